@@ -1,0 +1,314 @@
+/* echod: the reference lull daemon, a UDP echo server.
+ *
+ * N worker loops share one non-blocking UDP socket, each through its own
+ * epoll set with EPOLLEXCLUSIVE (one worker woken per datagram burst). A
+ * stats loop logs traffic every --stats-interval seconds, but only while
+ * there is traffic: workers open its gate (an eventfd) on the first
+ * datagram after an idle period, so an idle echod makes no wakeups at all.
+ * Uses the public lull API only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lull/log.h"
+#include "lull/loop.h"
+#include "lull/notify.h"
+
+#define EXIT_USAGE 100
+#define EXIT_SYSTEM 111
+#define MAX_LOOPS 256
+#define DGRAM_MAX 65536
+
+struct echod {
+	int sock;
+	int gate;                     /* eventfd: traffic since last stats */
+	atomic_bool active;           /* a stats period is running */
+	atomic_uint_fast64_t packets, bytes, errors;
+	uint64_t last_packets, last_bytes;
+};
+
+static struct echod g = { .sock = -1, .gate = -1 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: echod [--listen ADDR:PORT] [--loops N] [--log FILE]\n"
+		"             [--term immediate|graceful] [--term-deadline MS]\n"
+		"             [--stats-interval SECONDS]\n"
+		"  ADDR is an IPv4 address or [IPv6]; default 127.0.0.1:7777, 4 loops,\n"
+		"  log to stderr, immediate termination, 5000 ms deadline, stats every 60 s.\n");
+}
+
+static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int status, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	fprintf(stderr, "echod: %.*s\n", n, buf);
+	_exit(status);
+}
+
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	const char *colon, *h = s;
+	size_t hlen;
+	char *end;
+	long port;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		hlen = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port < 0 || port > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -1;
+}
+
+static long parse_num(const char *s, const char *what, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		die(EXIT_USAGE, "bad %s '%s' (want %ld..%ld)", what, s, lo, hi);
+	return v;
+}
+
+/* Echo everything queued on the socket; returns datagrams handled. */
+static unsigned drain_socket(char *buf)
+{
+	unsigned count = 0;
+
+	for (;;) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		ssize_t n = recvfrom(g.sock, buf, DGRAM_MAX, MSG_DONTWAIT, (struct sockaddr *)&peer, &plen);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				atomic_fetch_add(&g.errors, 1);
+				log_warn("recvfrom: %s", strerror(errno));
+			}
+			return count;
+		}
+		count++;
+		atomic_fetch_add(&g.packets, 1);
+		atomic_fetch_add(&g.bytes, (uint64_t)n);
+		while (sendto(g.sock, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&peer,
+			      plen) < 0 && errno == EINTR)
+			;
+	}
+}
+
+static int worker(void *arg)
+{
+	static __thread char buf[DGRAM_MAX];
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE }, evs[4];
+	int ep = epoll_create1(EPOLL_CLOEXEC), r = 0;
+
+	(void)arg;
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, g.sock, &ev) < 0) {
+		log_error("epoll: %s", strerror(errno));
+		r = EXIT_SYSTEM;
+		goto out;
+	}
+	for (;;) {
+		int n = loop_epoll_wait(ep, evs, 4, LULL_FOREVER);
+
+		if (n == -ECANCELED)
+			break;
+		if (n < 0) {
+			log_error("epoll_wait: %s", strerror(-n));
+			r = EXIT_SYSTEM;
+			break;
+		}
+		if (drain_socket(buf) && !atomic_exchange(&g.active, true)) {
+			uint64_t one = 1;
+
+			if (write(g.gate, &one, sizeof(one)) < 0)
+				log_warn("stats gate: %s", strerror(errno));
+		}
+	}
+out:
+	if (ep >= 0)
+		close(ep);
+	return r;
+}
+
+static int stats_step(void *arg)
+{
+	uint64_t p = atomic_load(&g.packets), b = atomic_load(&g.bytes);
+
+	(void)arg;
+	log_info("stats: %llu datagrams, %llu bytes in the last period (%llu, %llu total, %llu errors)",
+		 (unsigned long long)(p - g.last_packets), (unsigned long long)(b - g.last_bytes),
+		 (unsigned long long)p, (unsigned long long)b,
+		 (unsigned long long)atomic_load(&g.errors));
+	if (p == g.last_packets) {
+		/* idle for a whole period: sleep until a worker opens the gate */
+		atomic_store(&g.active, false);
+		if (atomic_load(&g.packets) != p && !atomic_exchange(&g.active, true)) {
+			uint64_t one = 1;   /* lost the race with a worker: stay active */
+			if (write(g.gate, &one, sizeof(one)) < 0)
+				return -1;
+		}
+	} else {
+		uint64_t one = 1;   /* still busy: next period right away */
+		if (write(g.gate, &one, sizeof(one)) < 0)
+			return -1;
+	}
+	g.last_packets = p;
+	g.last_bytes = b;
+	return 0;
+}
+
+static int stats_loop(void *arg)
+{
+	struct loop_periodic per = {
+		.interval_ns = *(int64_t *)arg,
+		.jitter_pct = 0,
+		.gate_fd = g.gate,
+		.step = stats_step,
+	};
+
+	return loop_periodic_run(&per);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "loops", required_argument, NULL, 'n' },
+		{ "log", required_argument, NULL, 'L' },
+		{ "term", required_argument, NULL, 't' },
+		{ "term-deadline", required_argument, NULL, 'd' },
+		{ "stats-interval", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen = "127.0.0.1:7777", *logpath = NULL;
+	enum loop_term_mode mode = LOOP_TERM_IMMEDIATE;
+	static int64_t stats_ns = 60 * LULL_NSEC_PER_SEC;
+	long loops = 4, deadline_ms = 5000;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char name[LOOP_NAME_MAX];
+	int c, r;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': listen = optarg; break;
+		case 'n': loops = parse_num(optarg, "--loops", 1, MAX_LOOPS); break;
+		case 'L': logpath = optarg; break;
+		case 't':
+			if (!strcmp(optarg, "immediate"))
+				mode = LOOP_TERM_IMMEDIATE;
+			else if (!strcmp(optarg, "graceful"))
+				mode = LOOP_TERM_GRACEFUL;
+			else
+				die(EXIT_USAGE, "bad --term '%s' (immediate or graceful)", optarg);
+			break;
+		case 'd': deadline_ms = parse_num(optarg, "--term-deadline", 1, 3600000); break;
+		case 's':
+			stats_ns = parse_num(optarg, "--stats-interval", 1, 86400) * LULL_NSEC_PER_SEC;
+			break;
+		case 'h': usage(stdout); return 0;
+		default:
+			die(EXIT_USAGE, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		die(EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+	if (parse_listen(listen, &ss, &sslen) < 0)
+		die(EXIT_USAGE, "bad --listen '%s' (want ADDR:PORT or [ADDR6]:PORT)", listen);
+
+	r = loop_init();
+	if (r < 0)
+		die(EXIT_SYSTEM, "cannot set up signals: %s", strerror(-r));
+	r = log_open(logpath);
+	if (r < 0)
+		die(EXIT_SYSTEM, "cannot open log file %s: %s", logpath, strerror(-r));
+	g.sock = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (g.sock < 0 || bind(g.sock, (struct sockaddr *)&ss, sslen) < 0)
+		die(EXIT_SYSTEM, "cannot listen on %s: %s", listen, strerror(errno));
+	g.gate = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (g.gate < 0)
+		die(EXIT_SYSTEM, "eventfd: %s", strerror(errno));
+
+	for (long i = 0; i < loops; i++) {
+		snprintf(name, sizeof(name), "worker-%d", (int)i);
+		if (!loop_spawn(name, worker, NULL))
+			die(EXIT_SYSTEM, "cannot start loop %s: %s", name, strerror(errno));
+	}
+	if (!loop_spawn("stats", stats_loop, &stats_ns))
+		die(EXIT_SYSTEM, "cannot start loop stats: %s", strerror(errno));
+	r = notify_watchdog_start();
+	if (r < 0)
+		log_warn("cannot start the systemd watchdog: %s", strerror(-r));
+	log_info("echod listening on %s with %ld loops, %s termination", listen, loops,
+		 mode == LOOP_TERM_GRACEFUL ? "graceful" : "immediate");
+	notify_status("echoing on %s", listen);
+	notify_ready();
+
+	r = loop_main(mode, deadline_ms * LULL_NSEC_PER_MSEC);
+	if (r < 0)
+		die(EXIT_SYSTEM, "cannot wait for signals: %s", strerror(-r));
+	close(g.sock);
+	close(g.gate);
+	return r;
+}

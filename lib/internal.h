@@ -1,0 +1,20 @@
+/* internal.h: declarations shared by lib/ modules, not part of the API. */
+#ifndef LULL_INTERNAL_H
+#define LULL_INTERNAL_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* write(2) all of buf, retrying EINTR and short writes. Async-signal-safe.
+ * Returns 0 or -errno. */
+int lull_write_all(int fd, const void *buf, size_t len);
+
+/* The calling thread's kernel tid. Async-signal-safe. */
+pid_t lull_gettid(void);
+
+/* Copy at most cap-1 bytes of s into dst, NUL-terminated; returns length. */
+size_t lull_strlcpy(char *dst, const char *s, size_t cap);
+
+#endif

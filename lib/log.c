@@ -1,0 +1,364 @@
+/* log.c: write-through logging, one write(2) per record.
+ *
+ * Global state (all atomics, no lock): the descriptor, the level, the
+ * level saved by the debug toggle, the journal flag and the loss counters.
+ * The path given to log_open() is written before threads start and only
+ * read afterwards.
+ *
+ * Why no lock: a single write(2) of at most LOG_RECORD_MAX (4096 =
+ * PIPE_BUF) bytes on an O_APPEND file lands whole at the end of the file,
+ * and on a pipe it is atomic; so concurrent records never interleave and a
+ * crashed thread can never leave the logger locked.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "internal.h"
+#include "lull/log.h"
+#include "lull/time.h"
+
+_Static_assert(LOG_RECORD_MAX <= PIPE_BUF, "a record must be one atomic pipe write");
+
+static atomic_int log_fd_ = 2;
+static atomic_int log_level_ = LOG_LEVEL_INFO;
+static atomic_int log_saved_level_ = 0;
+static atomic_int log_journal_ = -1;   /* -1: not probed yet */
+static atomic_uint_fast64_t log_lost_;
+static atomic_uint_fast64_t log_lost_reported_;
+static atomic_int log_last_errno_;
+static char log_path_[PATH_MAX];
+static atomic_int log_level_init_;
+
+static __thread char thread_name_[16];
+
+int lull_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+pid_t lull_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+size_t lull_strlcpy(char *dst, const char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap - 1);
+
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return n;
+}
+
+/* journald sets JOURNAL_STREAM=dev:ino for the stream it reads; only if it
+ * is still our stderr (not inherited by a child whose stderr moved). */
+static int probe_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	if (fstat(2, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+static void init_level(void)
+{
+	if (atomic_exchange(&log_level_init_, 1))
+		return;
+	const char *d = getenv("LULL_DEBUG");
+	if (d && d[0] == '1')
+		atomic_store(&log_level_, LOG_LEVEL_DEBUG);
+}
+
+static int open_log(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int log_open(const char *path)
+{
+	int fd, old;
+
+	init_level();
+	if (!path) {
+		old = atomic_exchange(&log_fd_, 2);
+		if (old > 2)
+			close(old);
+		log_path_[0] = '\0';
+		atomic_store(&log_journal_, probe_journal());
+		return 0;
+	}
+	if (strlen(path) >= sizeof(log_path_))
+		return -ENAMETOOLONG;
+	fd = open_log(path);
+	if (fd < 0)
+		return fd;
+	/* Keep fd numbers 0-2 free for stdio. */
+	if (fd <= 2) {
+		int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+		close(fd);
+		if (hi < 0)
+			return -errno;
+		fd = hi;
+	}
+	lull_strlcpy(log_path_, path, sizeof(log_path_));
+	old = atomic_exchange(&log_fd_, fd);
+	if (old > 2)
+		close(old);
+	atomic_store(&log_journal_, 0);
+	return 0;
+}
+
+int log_reopen(void)
+{
+	int fd, target = atomic_load(&log_fd_), r = 0;
+
+	if (!log_path_[0])
+		return 0;
+	fd = open_log(log_path_);
+	if (fd < 0)
+		return fd;
+	/* dup3 swaps the file under the same number atomically: a write in
+	 * flight holds its own reference to the old file and lands there. */
+	if (fd != target && dup3(fd, target, O_CLOEXEC) < 0)
+		r = -errno;
+	if (fd != target)
+		close(fd);
+	return r;
+}
+
+void log_set_level(enum log_level level)
+{
+	init_level();
+	atomic_store(&log_level_, level);
+	atomic_store(&log_saved_level_, 0);
+}
+
+enum log_level log_get_level(void)
+{
+	init_level();
+	return (enum log_level)atomic_load(&log_level_);
+}
+
+void log_toggle_debug(void)
+{
+	int saved = atomic_exchange(&log_saved_level_, 0);
+
+	init_level();
+	if (saved) {
+		atomic_store(&log_level_, saved);
+	} else {
+		int cur = atomic_exchange(&log_level_, LOG_LEVEL_DEBUG);
+
+		if (cur == LOG_LEVEL_DEBUG)
+			atomic_store(&log_level_, LOG_LEVEL_INFO);
+		else
+			atomic_store(&log_saved_level_, cur);
+	}
+}
+
+void log_set_thread_name(const char *name)
+{
+	lull_strlcpy(thread_name_, name, sizeof(thread_name_));
+}
+
+const char *log_thread_name(void)
+{
+	if (!thread_name_[0]) {
+		char comm[16] = "";
+
+		prctl(PR_GET_NAME, comm, 0, 0, 0);
+		comm[15] = '\0';
+		lull_strlcpy(thread_name_, comm[0] ? comm : "?", sizeof(thread_name_));
+	}
+	return thread_name_;
+}
+
+int log_fd(void)
+{
+	return atomic_load(&log_fd_);
+}
+
+int log_is_journal(void)
+{
+	int j = atomic_load(&log_journal_);
+
+	if (j < 0) {
+		j = log_path_[0] ? 0 : probe_journal();
+		atomic_store(&log_journal_, j);
+	}
+	return j;
+}
+
+uint64_t log_lost(void)
+{
+	return atomic_load(&log_lost_);
+}
+
+int log_raw(const void *buf, size_t len)
+{
+	return lull_write_all(atomic_load(&log_fd_), buf, len);
+}
+
+static const char *level_name(enum log_level level)
+{
+	switch (level) {
+	case LOG_LEVEL_ERROR: return "error";
+	case LOG_LEVEL_WARN: return "warn ";
+	case LOG_LEVEL_INFO: return "info ";
+	case LOG_LEVEL_DEBUG: return "debug";
+	}
+	return "?    ";
+}
+
+/* Prefix of every line of a record, into p (room for at least 64+16). */
+static size_t format_prefix(char *p, enum log_level level, int journal, int64_t now)
+{
+	size_t n = 0;
+
+	if (journal) {
+		p[n++] = '<';
+		p[n++] = (char)('0' + (level & 7));
+		p[n++] = '>';
+	} else {
+		n += (size_t)time_format_utc(now, p);
+		p[n++] = ' ';
+		memcpy(p + n, level_name(level), 5);
+		n += 5;
+		p[n++] = ' ';
+	}
+	p[n++] = '[';
+	n += lull_strlcpy(p + n, log_thread_name(), 16);
+	p[n++] = ']';
+	p[n++] = ' ';
+	return n;
+}
+
+/* Build the record: each line of msg gets the prefix; the result ends in
+ * '\n' and fits in cap bytes, cut with LOG_TRUNC_MARK when it does not. */
+static size_t build_record(char *out, size_t cap, const char *prefix, size_t plen,
+			   const char *msg, size_t mlen, int cut)
+{
+	static const char mark[] = LOG_TRUNC_MARK;
+	const size_t reserve = sizeof(mark) - 1 + 1;   /* marker + '\n' */
+	size_t n = 0;
+	const char *p = msg, *end = msg + mlen;
+
+	/* A message's final newline does not make an empty line. */
+	if (mlen > 0 && end[-1] == '\n')
+		end--;
+	for (;;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t llen = (size_t)((nl ? nl : end) - p);
+
+		if (n + plen + reserve > cap) {
+			cut = 1;
+			break;
+		}
+		memcpy(out + n, prefix, plen);
+		n += plen;
+		if (n + llen + reserve > cap) {
+			llen = cap - reserve - n;
+			cut = 1;
+		}
+		memcpy(out + n, p, llen);
+		n += llen;
+		if (cut)
+			break;
+		out[n++] = '\n';
+		if (!nl)
+			return n;
+		p = nl + 1;
+	}
+	if (n > 0 && out[n - 1] == '\n')
+		n--;
+	memcpy(out + n, mark, sizeof(mark) - 1);
+	n += sizeof(mark) - 1;
+	out[n++] = '\n';
+	return n;
+}
+
+static void report_losses(int fd, int journal)
+{
+	uint64_t lost = atomic_load(&log_lost_);
+	uint64_t seen = atomic_load(&log_lost_reported_);
+	char rec[256], prefix[96];
+	size_t plen;
+	int len;
+
+	if (lost == seen || !atomic_compare_exchange_strong(&log_lost_reported_, &seen, lost))
+		return;
+	plen = format_prefix(prefix, LOG_LEVEL_WARN, journal, time_real_ns());
+	len = snprintf(rec, sizeof(rec), "%.*slog: %llu record(s) lost to write errors (last: %s)\n",
+		       (int)plen, prefix, (unsigned long long)(lost - seen),
+		       strerror(atomic_load(&log_last_errno_)));
+	if (len > 0 && lull_write_all(fd, rec, (size_t)len < sizeof(rec) ? (size_t)len : sizeof(rec) - 1) < 0)
+		atomic_store(&log_lost_reported_, seen);   /* try again next time */
+}
+
+void log_vwrite(enum log_level level, const char *fmt, va_list ap)
+{
+	char msg[LOG_RECORD_MAX], rec[LOG_RECORD_MAX], prefix[96];
+	int saved_errno = errno, journal, fd, r, mlen, cut = 0;
+	size_t plen, len;
+
+	if ((int)level > atomic_load(&log_level_) && (int)level > LOG_LEVEL_ERROR)
+		return;
+	journal = log_is_journal();
+	mlen = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (mlen < 0)
+		mlen = 0;
+	if ((size_t)mlen >= sizeof(msg)) {
+		mlen = sizeof(msg) - 1;
+		cut = 1;
+	}
+	plen = format_prefix(prefix, level, journal, time_real_ns());
+	len = build_record(rec, sizeof(rec), prefix, plen, msg, (size_t)mlen, cut);
+	fd = atomic_load(&log_fd_);
+	r = lull_write_all(fd, rec, len);
+	if (r < 0) {
+		atomic_store(&log_last_errno_, -r);
+		atomic_fetch_add(&log_lost_, 1);
+	} else if (atomic_load(&log_lost_) != atomic_load(&log_lost_reported_)) {
+		report_losses(fd, journal);
+	}
+	errno = saved_errno;
+}
+
+void log_write(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, fmt, ap);
+	va_end(ap);
+}
