@@ -33,6 +33,7 @@ static atomic_int log_journal_ = -1;   /* -1: not probed yet */
 static atomic_uint_fast64_t log_lost_;
 static atomic_uint_fast64_t log_lost_reported_;
 static atomic_int log_last_errno_;
+static atomic_int log_torn_;   /* a failed write left part of a record */
 static char log_path_[PATH_MAX];
 static atomic_int log_level_init_;
 
@@ -269,34 +270,41 @@ static size_t build_record(char *out, size_t cap, const char *prefix, size_t ple
 			   const char *msg, size_t mlen, int cut)
 {
 	static const char mark[] = LOG_TRUNC_MARK;
-	const size_t reserve = sizeof(mark) - 1 + 1;   /* marker + '\n' */
-	size_t n = 0;
+	size_t reserve = sizeof(mark) - 1 + 1;   /* marker + '\n' */
+	size_t n = 0, lines = 1;
 	const char *p = msg, *end = msg + mlen;
 
 	/* A message's final newline does not make an empty line. */
 	if (mlen > 0 && end[-1] == '\n')
 		end--;
+	/* A record that fits whole (LOG_RECORD_MAX included) needs no room
+	 * for the marker. */
+	for (const char *q = msg; (q = memchr(q, '\n', (size_t)(end - q))); q++)
+		lines++;
+	if (!cut && lines * plen + (size_t)(end - msg) + 1 <= cap)
+		reserve = 0;
 	for (;;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t llen = (size_t)((nl ? nl : end) - p);
 
-		if (n + plen + reserve > cap) {
-			cut = 1;
+		if (n + plen + reserve > cap)
 			break;
-		}
 		memcpy(out + n, prefix, plen);
 		n += plen;
 		if (n + llen + reserve > cap) {
-			llen = cap - reserve - n;
-			cut = 1;
+			/* cut this line; `cut` says the message was cut before */
+			memcpy(out + n, p, cap - reserve - n);
+			n = cap - reserve;
+			break;
 		}
 		memcpy(out + n, p, llen);
 		n += llen;
-		if (cut)
-			break;
 		out[n++] = '\n';
-		if (!nl)
-			return n;
+		if (!nl) {
+			if (!cut)
+				return n;
+			break;
+		}
 		p = nl + 1;
 	}
 	if (n > 0 && out[n - 1] == '\n')
@@ -305,6 +313,30 @@ static size_t build_record(char *out, size_t cap, const char *prefix, size_t ple
 	n += sizeof(mark) - 1;
 	out[n++] = '\n';
 	return n;
+}
+
+/* lull_write_all() for records: when a write fails after part of the
+ * record went out (a full disk fills the last block, then ENOSPC), the
+ * file now ends with a fragment; remember it so that the next record
+ * starts on a line of its own instead of being glued to it. */
+static int write_record(int fd, const char *p, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(fd, p + done, len - done);
+
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (done)
+			atomic_store(&log_torn_, 1);
+		return n < 0 ? -errno : -EIO;
+	}
+	return 0;
 }
 
 static void report_losses(int fd, int journal)
@@ -321,16 +353,19 @@ static void report_losses(int fd, int journal)
 	len = snprintf(rec, sizeof(rec), "%.*slog: %llu record(s) lost to write errors (last: %s)\n",
 		       (int)plen, prefix, (unsigned long long)(lost - seen),
 		       strerror(atomic_load(&log_last_errno_)));
-	if (len > 0 && lull_write_all(fd, rec, (size_t)len < sizeof(rec) ? (size_t)len : sizeof(rec) - 1) < 0)
+	if (len > 0 && write_record(fd, rec, (size_t)len < sizeof(rec) ? (size_t)len : sizeof(rec) - 1) < 0)
 		atomic_store(&log_lost_reported_, seen);   /* try again next time */
 }
 
 void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
 	char msg[LOG_RECORD_MAX], rec[LOG_RECORD_MAX], prefix[96];
-	int saved_errno = errno, journal, fd, r, mlen, cut = 0;
+	int saved_errno = errno, journal, fd, r, mlen, cut = 0, torn;
 	size_t plen, len;
 
+	/* LULL_DEBUG=1 counts even if nothing called log_open() first. */
+	if (!atomic_load_explicit(&log_level_init_, memory_order_relaxed))
+		init_level();
 	if ((int)level > atomic_load(&log_level_) && (int)level > LOG_LEVEL_ERROR)
 		return;
 	journal = log_is_journal();
@@ -342,10 +377,17 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 		cut = 1;
 	}
 	plen = format_prefix(prefix, level, journal, time_real_ns());
-	len = build_record(rec, sizeof(rec), prefix, plen, msg, (size_t)mlen, cut);
+	/* After a torn write, end the fragment first (same write). */
+	torn = atomic_load_explicit(&log_torn_, memory_order_relaxed) &&
+	       atomic_exchange(&log_torn_, 0);
+	rec[0] = '\n';
+	len = (size_t)torn + build_record(rec + torn, sizeof(rec) - (size_t)torn, prefix, plen,
+					  msg, (size_t)mlen, cut);
 	fd = atomic_load(&log_fd_);
-	r = lull_write_all(fd, rec, len);
+	r = write_record(fd, rec, len);
 	if (r < 0) {
+		if (torn)
+			atomic_store(&log_torn_, 1);
 		atomic_store(&log_last_errno_, -r);
 		atomic_fetch_add(&log_lost_, 1);
 	} else if (atomic_load(&log_lost_) != atomic_load(&log_lost_reported_)) {

@@ -17,6 +17,7 @@
 #ifndef LULL_LOOP_H
 #define LULL_LOOP_H
 
+#include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>

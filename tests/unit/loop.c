@@ -1,0 +1,165 @@
+/* Unit tests for lull/loop.h: wait wrappers, the periodic helper and
+ * in-process graceful termination (in a forked child). */
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lull/log.h"
+#include "lull/loop.h"
+#include "tap.h"
+
+static atomic_int steps, usr1_seen;
+static int64_t step_times[8];
+
+static int count_step(void *arg)
+{
+	int n = atomic_fetch_add(&steps, 1);
+
+	if (n < 8)
+		step_times[n] = time_mono_ns();
+	return n + 1 >= *(int *)arg ? 42 : (n == 1 ? -1 : 0);
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&usr1_seen, 1);
+}
+
+struct waiter {
+	int fd;
+	atomic_int result;
+	atomic_bool blocked;
+};
+
+static void *wait_thread(void *p)
+{
+	struct waiter *w = p;
+
+	atomic_store(&w->blocked, true);
+	atomic_store(&w->result, loop_wait_readable(w->fd, LULL_FOREVER));
+	return NULL;
+}
+
+static int idle_loop(void *arg)
+{
+	atomic_int *cancelled = arg;
+	int r = loop_poll(NULL, 0, LULL_FOREVER);
+
+	if (r == -ECANCELED)
+		atomic_fetch_add(cancelled, 1);
+	return 0;
+}
+
+/* In a child: 3 loops, SIGTERM to self, graceful loop_main. Exit status
+ * encodes the result: 0 = loop_main returned 0 and all 3 cancelled. */
+static int graceful_child(void)
+{
+	static atomic_int cancelled;
+
+	if (loop_init() < 0 || log_open("/dev/null") < 0)
+		return 10;
+	for (int i = 0; i < 3; i++)
+		if (!loop_spawn("idle", idle_loop, &cancelled))
+			return 11;
+	kill(getpid(), SIGTERM);
+	int r = loop_main(LOOP_TERM_GRACEFUL, 5 * LULL_NSEC_PER_SEC);
+	if (r != 0)
+		return 12;
+	if (!loop_stopping())
+		return 13;
+	return atomic_load(&cancelled) == 3 ? 0 : 14;
+}
+
+int main(void)
+{
+	struct pollfd pfd;
+	int64_t t0, dl;
+	int efd, r, status;
+
+	plan(15);
+	r = loop_init();
+	is_int(r, 0, "loop_init");
+	log_open("/dev/null");
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	/* A real deadline: returns 0, never before the deadline. */
+	dl = time_deadline_in(20 * LULL_NSEC_PER_MSEC);
+	pfd = (struct pollfd){ .fd = efd, .events = POLLIN };
+	r = loop_poll(&pfd, 1, dl);
+	is_int(r, 0, "loop_poll: 0 at the deadline");
+	ok(time_mono_ns() >= dl, "loop_poll did not return before its deadline");
+	dl = time_deadline_in(20 * LULL_NSEC_PER_MSEC);
+	r = loop_sleep_until(dl);
+	ok(r == 0 && time_mono_ns() >= dl, "loop_sleep_until: 0, not before the deadline");
+	is_int(loop_sleep_until(time_mono_ns() - 1), 0, "loop_sleep_until in the past returns at once");
+	is_int(loop_epoll_wait(-1, NULL, 0, LULL_FOREVER) < 0, 1, "loop_epoll_wait reports a bad fd as -errno");
+
+	/* Ready fd. */
+	uint64_t one = 1;
+	if (write(efd, &one, 8) != 8)
+		return 1;
+	is_int(loop_wait_readable(efd, LULL_FOREVER), 1, "loop_wait_readable: ready eventfd");
+	if (read(efd, &one, 8) != 8)
+		return 1;
+
+	/* A foreign signal (handled, not the interrupt) does not end a wait. */
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	sigaction(SIGUSR1, &sa, NULL);
+	struct waiter w = { .fd = efd };
+	pthread_t th;
+	pthread_create(&th, NULL, wait_thread, &w);
+	while (!atomic_load(&w.blocked))
+		sched_yield();
+	while (atomic_load(&usr1_seen) == 0) {
+		pthread_kill(th, SIGUSR1);
+		usleep(1000);
+	}
+	if (write(efd, &one, 8) != 8)
+		return 1;
+	pthread_join(th, NULL);
+	is_int(atomic_load(&w.result), 1, "SIGUSR1 during loop_wait_readable: retried, returns when the fd is ready");
+	if (read(efd, &one, 8) != 8)
+		return 1;
+
+	/* Periodic: 4 steps, the 2nd fails, so the 3rd comes after retry_ns. */
+	int stop_after = 4;
+	struct loop_periodic p = {
+		.interval_ns = 5 * LULL_NSEC_PER_MSEC,
+		.retry_ns = 30 * LULL_NSEC_PER_MSEC,
+		.gate_fd = -1,
+		.step = count_step,
+		.arg = &stop_after,
+	};
+	t0 = time_mono_ns();
+	r = loop_periodic_run(&p);
+	is_int(r, 42, "periodic: a positive step result stops the helper and is returned");
+	is_int(atomic_load(&steps), 4, "periodic: ran 4 steps");
+	ok(step_times[0] - t0 >= p.interval_ns, "periodic: first step after one interval");
+	ok(step_times[2] - step_times[1] >= p.retry_ns, "periodic: after a failure the retry interval applies");
+
+	/* Gate: nothing runs until the gate is opened. */
+	atomic_store(&steps, 0);
+	stop_after = 1;
+	p.gate_fd = efd;
+	if (write(efd, &one, 8) != 8)
+		return 1;
+	r = loop_periodic_run(&p);
+	ok(r == 42 && atomic_load(&steps) == 1, "periodic with an open gate runs a step");
+	uint64_t v;
+	ok(read(efd, &v, 8) < 0 && errno == EAGAIN, "periodic drained the gate");
+
+	/* Graceful termination in a child process. */
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(graceful_child());
+	waitpid(pid, &status, 0);
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status), 0,
+	       "child: SIGTERM -> graceful loop_main returns 0, 3 loops cancelled");
+	return done_testing();
+}
