@@ -251,7 +251,24 @@ static size_t format_prefix(char *p, enum log_level level, int journal, int64_t 
 		p[n++] = (char)('0' + (level & 7));
 		p[n++] = '>';
 	} else {
-		n += (size_t)time_format_utc(now, p);
+		/* The date and time to the second change once a second: format
+		 * them once per thread and second, then only the microseconds. */
+		static __thread int64_t cached_sec = -1;
+		static __thread char cached[32];
+		int64_t sec = now / LULL_NSEC_PER_SEC;
+		unsigned usec = (unsigned)(now % LULL_NSEC_PER_SEC / 1000);
+
+		if (sec != cached_sec) {
+			time_format_utc(sec * LULL_NSEC_PER_SEC, cached);
+			cached_sec = sec;
+		}
+		memcpy(p, cached, 20);   /* "YYYY-MM-DDTHH:MM:SS." */
+		for (int i = 25; i >= 20; i--) {
+			p[i] = (char)('0' + usec % 10);
+			usec /= 10;
+		}
+		p[26] = 'Z';
+		n = 27;
 		p[n++] = ' ';
 		memcpy(p + n, level_name(level), 5);
 		n += 5;
@@ -359,9 +376,10 @@ static void report_losses(int fd, int journal)
 
 void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
-	char msg[LOG_RECORD_MAX], rec[LOG_RECORD_MAX], prefix[96];
+	char msg[LOG_RECORD_MAX], rec[LOG_RECORD_MAX];
 	int saved_errno = errno, journal, fd, r, mlen, cut = 0, torn;
-	size_t plen, len;
+	size_t plen, len, room;
+	va_list ap2;
 
 	/* LULL_DEBUG=1 counts even if nothing called log_open() first. */
 	if (!atomic_load_explicit(&log_level_init_, memory_order_relaxed))
@@ -369,20 +387,35 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	if ((int)level > atomic_load(&log_level_) && (int)level > LOG_LEVEL_ERROR)
 		return;
 	journal = log_is_journal();
-	mlen = vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (mlen < 0)
-		mlen = 0;
-	if ((size_t)mlen >= sizeof(msg)) {
-		mlen = sizeof(msg) - 1;
-		cut = 1;
-	}
-	plen = format_prefix(prefix, level, journal, time_real_ns());
 	/* After a torn write, end the fragment first (same write). */
 	torn = atomic_load_explicit(&log_torn_, memory_order_relaxed) &&
 	       atomic_exchange(&log_torn_, 0);
 	rec[0] = '\n';
-	len = (size_t)torn + build_record(rec + torn, sizeof(rec) - (size_t)torn, prefix, plen,
-					  msg, (size_t)mlen, cut);
+	plen = format_prefix(rec + torn, level, journal, time_real_ns());
+	/* Fast path: a one-line message is formatted in place after the
+	 * prefix. Multi-line or oversized ones are rebuilt line by line. */
+	va_copy(ap2, ap);
+	len = (size_t)torn + plen;
+	room = sizeof(rec) - len - 1;   /* keep one byte for '\n' */
+	mlen = vsnprintf(rec + len, room + 1, fmt, ap);
+	if (mlen >= 0 && (size_t)mlen <= room && !memchr(rec + len, '\n', (size_t)mlen)) {
+		len += (size_t)mlen;
+		rec[len++] = '\n';
+	} else {
+		char prefix[96];
+
+		memcpy(prefix, rec + torn, plen);
+		mlen = vsnprintf(msg, sizeof(msg), fmt, ap2);
+		if (mlen < 0)
+			mlen = 0;
+		if ((size_t)mlen >= sizeof(msg)) {
+			mlen = sizeof(msg) - 1;
+			cut = 1;
+		}
+		len = (size_t)torn + build_record(rec + torn, sizeof(rec) - (size_t)torn, prefix, plen,
+						  msg, (size_t)mlen, cut);
+	}
+	va_end(ap2);
 	fd = atomic_load(&log_fd_);
 	r = write_record(fd, rec, len);
 	if (r < 0) {
