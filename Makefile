@@ -71,6 +71,7 @@ SYS_TESTS  := $(wildcard tests/sys/*.t)
 .PHONY: all check bench install lint clean musl-toolchain
 .DEFAULT_GOAL := all
 .SECONDEXPANSION:
+.SECONDARY:
 
 all: $(if $(NEED_MUSL),musl-toolchain) $(LIBA) $(BINS)
 
