@@ -17,4 +17,10 @@ pid_t lull_gettid(void);
 /* Copy at most cap-1 bytes of s into dst, NUL-terminated; returns length. */
 size_t lull_strlcpy(char *dst, const char *s, size_t cap);
 
+/* Set by crash_init(): run by every loop thread at start and exit, so
+ * loops get an alternate signal stack without linking the crash module
+ * into programs that do not use it. */
+extern int (*lull_thread_start_hook)(void);
+extern void (*lull_thread_exit_hook)(void);
+
 #endif

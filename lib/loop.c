@@ -49,6 +49,9 @@ static char exit_requester[LOOP_NAME_MAX];
 static int done_efd = -1;
 static int sig_interrupt_;
 
+int (*lull_thread_start_hook)(void);
+void (*lull_thread_exit_hook)(void);
+
 static __thread bool have_wait_mask;
 static __thread sigset_t wait_mask;
 
@@ -205,7 +208,11 @@ static void *loop_start(void *p)
 	atomic_store(&l->tid, lull_gettid());
 	prctl(PR_SET_NAME, l->name, 0, 0, 0);
 	log_set_thread_name(l->name);
+	if (lull_thread_start_hook && lull_thread_start_hook() < 0)
+		log_warn("loop '%s': no alternate signal stack: a stack overflow here will not be reported", l->name);
 	status = l->fn(l->arg);
+	if (lull_thread_exit_hook)
+		lull_thread_exit_hook();
 	l->status = status;
 	if (status != 0 && !atomic_load(&stopping)) {
 		log_error("loop '%s' failed with status %d: terminating", l->name, status);

@@ -1,0 +1,62 @@
+/* lull/crash.h: crash reports from inside the crashing process.
+ *
+ * crash_init() installs handlers for SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGABRT, SIGTRAP and SIGSYS on a per-thread alternate signal stack (so a
+ * stack overflow is reported too). On a crash the handler writes, through
+ * the log's async-signal-safe path (and to stderr too when the log is a
+ * file), a report of the form
+ *
+ *   *** lull crash: SIGSEGV (SEGV_MAPERR) at address 0x0 in thread 'worker-1' (tid 1234, pid 1230)
+ *   *** executable /usr/bin/echod build-id 3f2a... load bias 0x0
+ *   *** registers: rip 0x... rsp 0x... (all GPRs of the interrupted context)
+ *   *** backtrace of thread 'worker-1' (tid 1234), from the interrupted context:
+ *   #0  0x0000000000401234 crash_here+0x14 (src/x.c:55)
+ *   #1  0x0000000000401300 level4+0x20 (src/x.c:75)
+ *   #2  0x0000000000405000 strlen+0x10 [scan]
+ *   *** addr2line -f -i -e /usr/bin/echod 0x401234 0x4012ff 0x404fff
+ *   *** backtrace of thread 'stats' (tid 1236):
+ *   #0  ...
+ *   *** thread 'busy' (tid 1237) did not answer within 100 ms
+ *   *** end of crash report: SIGSEGV, dumping core
+ *
+ * Frames come from the binary's .eh_frame (CFI), started from the
+ * ucontext's registers, so the signal frame is never unwound. Frames
+ * found by a heuristic (code without CFI, such as Debian's musl) carry a
+ * bracketed tag: [scan] a return address found by a strict stack scan
+ * (preceded by a call to the current function), [sp] the return address
+ * at the stack pointer (pc outside the text), [fp] a frame-pointer step,
+ * [guess] a loose stack scan. Then every other thread of the process is
+ * asked, by a signal per tid, to write its own backtrace, bounded in time.
+ * Finally the default action is restored and the signal re-raised: the
+ * exit status is the original signal and a core is dumped when limits
+ * allow.
+ *
+ * The handler allocates nothing, uses no stdio and takes no lock a crashed
+ * thread could hold: the executable is mapped and its symbols indexed by
+ * crash_init(). A fault inside the handler degrades the report to raw
+ * addresses; two threads crashing at once report one after the other.
+ */
+#ifndef LULL_CRASH_H
+#define LULL_CRASH_H
+
+#include <stddef.h>
+
+/* Alternate signal stack size per thread (musl's SIGSTKSZ is too small
+ * for a handler that unwinds). */
+#define CRASH_ALTSTACK_SIZE (64u * 1024)
+
+/* Install the crash handlers, map and index the executable, record the
+ * calling thread's stack and give it an alternate stack. Every lull loop
+ * thread started afterwards gets its own automatically. Call once, early
+ * in main(), after loop_init()/log_open(). Returns 0 or -errno. */
+int crash_init(void);
+
+/* Give the calling thread (one not started by loop_spawn) an alternate
+ * signal stack and record its stack bounds. Returns 0 or -errno. */
+int crash_thread_init(void);
+
+/* Release the calling thread's alternate stack (call before it exits;
+ * loop threads do it themselves). */
+void crash_thread_fini(void);
+
+#endif

@@ -1,0 +1,314 @@
+/* symbolize.c: map the running ELF objects once, answer lookups forever.
+ *
+ * Global state: none here; the table lives in crash.c. sym_init() runs in
+ * normal context: it walks the program headers (dl_iterate_phdr), mmaps
+ * each object's file read-only, finds .symtab/.strtab (or .dynsym),
+ * .eh_frame, .debug_line and the build-id, and sorts an index of function
+ * symbols in an anonymous mapping. Lookups afterwards only read that data.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "symbolize.h"
+
+static const struct sym_module *sort_mod;   /* qsort has no context arg */
+
+static int cmp_sym(const void *a, const void *b)
+{
+	const Elf64_Sym *sa = &sort_mod->syms[*(const uint32_t *)a];
+	const Elf64_Sym *sb = &sort_mod->syms[*(const uint32_t *)b];
+
+	if (sa->st_value != sb->st_value)
+		return sa->st_value < sb->st_value ? -1 : 1;
+	/* prefer global names over local aliases, then longer sizes */
+	if (ELF64_ST_BIND(sa->st_info) != ELF64_ST_BIND(sb->st_info))
+		return ELF64_ST_BIND(sa->st_info) == STB_GLOBAL ? -1 : 1;
+	return sa->st_size > sb->st_size ? -1 : sa->st_size < sb->st_size;
+}
+
+static int in_file(const struct sym_module *m, uint64_t off, uint64_t len)
+{
+	return off <= m->map_len && len <= m->map_len - off;
+}
+
+/* Read section headers of the mapped file: symbols, .eh_frame, debug. */
+static void scan_sections(struct sym_module *m)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)m->map;
+	const Elf64_Shdr *sh, *symtab = NULL, *dynsym = NULL;
+	const char *shstr;
+
+	if (m->map_len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_shentsize != sizeof(Elf64_Shdr) ||
+	    !in_file(m, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr)) ||
+	    eh->e_shstrndx >= eh->e_shnum)
+		return;
+	sh = (const Elf64_Shdr *)(m->map + eh->e_shoff);
+	if (!in_file(m, sh[eh->e_shstrndx].sh_offset, sh[eh->e_shstrndx].sh_size))
+		return;
+	shstr = (const char *)m->map + sh[eh->e_shstrndx].sh_offset;
+	for (int i = 0; i < eh->e_shnum; i++) {
+		const char *name;
+
+		if (sh[i].sh_name >= sh[eh->e_shstrndx].sh_size)
+			continue;
+		name = shstr + sh[i].sh_name;
+		if (sh[i].sh_type == SHT_SYMTAB)
+			symtab = &sh[i];
+		else if (sh[i].sh_type == SHT_DYNSYM)
+			dynsym = &sh[i];
+		else if (!strcmp(name, ".eh_frame") && sh[i].sh_addr) {
+			m->eh_frame = (const unsigned char *)(sh[i].sh_addr + m->bias);
+			m->eh_frame_len = sh[i].sh_size;
+		} else if (sh[i].sh_type != SHT_NOBITS && in_file(m, sh[i].sh_offset, sh[i].sh_size)) {
+			const unsigned char *p = m->map + sh[i].sh_offset;
+
+			if (!strcmp(name, ".debug_line")) {
+				m->lines.debug_line = p;
+				m->lines.debug_line_len = sh[i].sh_size;
+			} else if (!strcmp(name, ".debug_line_str")) {
+				m->lines.debug_line_str = p;
+				m->lines.debug_line_str_len = sh[i].sh_size;
+			} else if (!strcmp(name, ".debug_info")) {
+				m->lines.debug_info = p;
+				m->lines.debug_info_len = sh[i].sh_size;
+			} else if (!strcmp(name, ".debug_abbrev")) {
+				m->lines.debug_abbrev = p;
+				m->lines.debug_abbrev_len = sh[i].sh_size;
+			} else if (!strcmp(name, ".debug_str")) {
+				m->lines.debug_str = p;
+				m->lines.debug_str_len = sh[i].sh_size;
+			}
+		}
+	}
+	if (!symtab)
+		symtab = dynsym;
+	if (!symtab || symtab->sh_link >= eh->e_shnum || symtab->sh_entsize != sizeof(Elf64_Sym) ||
+	    !in_file(m, symtab->sh_offset, symtab->sh_size) ||
+	    !in_file(m, sh[symtab->sh_link].sh_offset, sh[symtab->sh_link].sh_size))
+		return;
+	m->syms = (const Elf64_Sym *)(m->map + symtab->sh_offset);
+	m->nsyms = symtab->sh_size / sizeof(Elf64_Sym);
+	m->strtab = (const char *)m->map + sh[symtab->sh_link].sh_offset;
+	m->strtab_len = sh[symtab->sh_link].sh_size;
+}
+
+static void build_index(struct sym_module *m)
+{
+	size_t n = 0, bytes;
+	uint32_t *idx;
+
+	if (!m->nsyms)
+		return;
+	bytes = m->nsyms * sizeof(uint32_t);
+	idx = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (idx == MAP_FAILED)
+		return;
+	for (size_t i = 0; i < m->nsyms && i < UINT32_MAX; i++) {
+		const Elf64_Sym *s = &m->syms[i];
+
+		if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || s->st_shndx == SHN_UNDEF ||
+		    s->st_value == 0 || s->st_name >= m->strtab_len)
+			continue;
+		idx[n++] = (uint32_t)i;
+	}
+	sort_mod = m;
+	qsort(idx, n, sizeof(*idx), cmp_sym);
+	m->index = idx;
+	m->nindex = n;
+}
+
+static void map_file(struct sym_module *m, const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && st.st_size > 0) {
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+
+		if (p != MAP_FAILED) {
+			m->map = p;
+			m->map_len = (size_t)st.st_size;
+		}
+	}
+	close(fd);
+}
+
+static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct sym_table *t = arg;
+	struct sym_module *m;
+	const char *name = info->dlpi_name;
+
+	(void)size;
+	if (t->nmod >= SYM_MAX_MODULES)
+		return 1;
+	m = &t->mod[t->nmod];
+	memset(m, 0, sizeof(*m));
+	m->bias = info->dlpi_addr;
+	m->lo = UINTPTR_MAX;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = m->bias + ph->p_vaddr, hi = lo + ph->p_memsz;
+
+		if (ph->p_type == PT_LOAD) {
+			if (lo < m->lo)
+				m->lo = lo;
+			if (hi > m->hi)
+				m->hi = hi;
+			if ((ph->p_flags & PF_X) && m->ntext < SYM_MAX_TEXT) {
+				m->text_lo[m->ntext] = lo;
+				m->text_hi[m->ntext++] = hi;
+			}
+		} else if (ph->p_type == PT_GNU_EH_FRAME) {
+			m->eh_frame_hdr = (const unsigned char *)lo;
+		} else if (ph->p_type == PT_NOTE) {
+			/* NT_GNU_BUILD_ID: namesz 4 "GNU\0", type 3 */
+			const unsigned char *p = (const unsigned char *)lo, *end = p + ph->p_memsz;
+
+			while (p + 12 <= end) {
+				uint32_t nsz, dsz, type;
+
+				memcpy(&nsz, p, 4);
+				memcpy(&dsz, p + 4, 4);
+				memcpy(&type, p + 8, 4);
+				const unsigned char *desc = p + 12 + ((nsz + 3) & ~3u);
+				if (desc + dsz > end)
+					break;
+				if (type == NT_GNU_BUILD_ID && nsz == 4 && !memcmp(p + 12, "GNU", 4) &&
+				    dsz <= sizeof(m->build_id)) {
+					memcpy(m->build_id, desc, dsz);
+					m->build_id_len = dsz;
+				}
+				p = desc + ((dsz + 3) & ~3u);
+			}
+		}
+	}
+	if (m->ntext == 0)
+		return 0;
+	if (!name || !name[0] || !strcmp(name, "/proc/self/exe") || t->nmod == 0) {
+		/* the executable */
+		ssize_t n = readlink("/proc/self/exe", m->path, sizeof(m->path) - 1);
+
+		m->path[n > 0 ? n : 0] = '\0';
+		map_file(m, "/proc/self/exe");
+	} else {
+		lull_strlcpy(m->path, name, sizeof(m->path));
+		map_file(m, name);
+	}
+	if (m->map) {
+		scan_sections(m);
+		build_index(m);
+	}
+	t->nmod++;
+	return 0;
+}
+
+int sym_init(struct sym_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	dl_iterate_phdr(add_module, t);
+	return t->nmod > 0 ? 0 : -ENOENT;
+}
+
+int sym_load_file(struct sym_table *t, const char *path)
+{
+	struct sym_module *m;
+	const Elf64_Ehdr *eh;
+
+	if (t->nmod >= SYM_MAX_MODULES)
+		return -ENOSPC;
+	m = &t->mod[t->nmod];
+	memset(m, 0, sizeof(*m));
+	lull_strlcpy(m->path, path, sizeof(m->path));
+	map_file(m, path);
+	if (!m->map)
+		return -errno;
+	eh = (const Elf64_Ehdr *)m->map;
+	if (m->map_len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_phentsize != sizeof(Elf64_Phdr) ||
+	    !in_file(m, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr))) {
+		munmap((void *)m->map, m->map_len);
+		return -ENOEXEC;
+	}
+	m->lo = UINTPTR_MAX;
+	for (int i = 0; i < eh->e_phnum; i++) {
+		const Elf64_Phdr *ph = (const Elf64_Phdr *)(m->map + eh->e_phoff) + i;
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (ph->p_vaddr < m->lo)
+			m->lo = ph->p_vaddr;
+		if (ph->p_vaddr + ph->p_memsz > m->hi)
+			m->hi = ph->p_vaddr + ph->p_memsz;
+		if ((ph->p_flags & PF_X) && m->ntext < SYM_MAX_TEXT) {
+			m->text_lo[m->ntext] = ph->p_vaddr;
+			m->text_hi[m->ntext++] = ph->p_vaddr + ph->p_memsz;
+		}
+	}
+	scan_sections(m);
+	m->eh_frame = NULL;   /* not mapped at its link address */
+	build_index(m);
+	t->nmod++;
+	return 0;
+}
+
+const struct sym_module *sym_module_of(const struct sym_table *t, uintptr_t addr)
+{
+	for (int i = 0; i < t->nmod; i++)
+		if (addr >= t->mod[i].lo && addr < t->mod[i].hi)
+			return &t->mod[i];
+	return NULL;
+}
+
+int sym_in_text(const struct sym_table *t, uintptr_t addr)
+{
+	for (int i = 0; i < t->nmod; i++)
+		for (int j = 0; j < t->mod[i].ntext; j++)
+			if (addr >= t->mod[i].text_lo[j] && addr < t->mod[i].text_hi[j])
+				return 1;
+	return 0;
+}
+
+const char *sym_lookup(const struct sym_table *t, uintptr_t addr, uintptr_t *start)
+{
+	const struct sym_module *m = sym_module_of(t, addr);
+	size_t lo = 0, hi;
+	uint64_t a;
+
+	if (!m || !m->nindex)
+		return NULL;
+	a = addr - m->bias;
+	hi = m->nindex;
+	while (lo < hi) {   /* first symbol with value > a */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->syms[m->index[mid]].st_value <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	const Elf64_Sym *s = &m->syms[m->index[lo - 1]];
+	/* back to the first (preferred) symbol at that address */
+	size_t k = lo - 1;
+	while (k > 0 && m->syms[m->index[k - 1]].st_value == s->st_value)
+		s = &m->syms[m->index[--k]];
+	if (s->st_size && a >= s->st_value + s->st_size)
+		return NULL;
+	if (!s->st_size && lo < m->nindex && a >= m->syms[m->index[lo]].st_value)
+		return NULL;
+	if (start)
+		*start = (uintptr_t)s->st_value + m->bias;
+	return m->strtab + s->st_name;
+}
