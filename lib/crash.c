@@ -38,6 +38,7 @@
 #define FUTEX_WAIT_PRIVATE_ 128
 #define FUTEX_WAKE_PRIVATE_ 129
 #define MAX_FRAMES 64
+#define MAX_STEPS 100000
 #define DUMP_TIMEOUT_NS (100 * 1000 * 1000)
 #define CRASHER_WAIT_NS (2000LL * 1000 * 1000)
 
@@ -215,12 +216,18 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how)
+static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how, int sigreturn)
 {
 	struct out o = { .n = 0 };
 	uintptr_t lookup = exact ? pc : pc - 1, start = 0;
 	const struct sym_module *m = sym_module_of(&syms, lookup);
 	const char *name = sym_lookup(&syms, lookup, &start);
+
+	if (sigreturn) {
+		/* the return address is the stub's first byte: no pc-1 */
+		name = sym_lookup(&syms, pc, &start);
+		lookup = pc;
+	}
 
 	out_str(&o, "#");
 	out_dec(&o, n);
@@ -255,39 +262,68 @@ static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how)
 			out_str(&o, ")");
 		}
 	}
+	if (sigreturn)
+		out_str(&o, " <signal handler called>");
 	out_str(&o, how_tag(how));
 	out_flush(&o);
 }
 
 /* Unwind from uc and print the frames; collects link-time addresses of
- * the executable's frames for the addr2line line. */
+ * the executable's frames for the addr2line line. A run of identical
+ * frames (deep recursion, a stack overflow) is printed once with a count,
+ * so the report still reaches the bottom of the stack. */
 static int print_backtrace(const ucontext_t *uc, uint64_t *a2l, int *na2l)
 {
 	struct unwind_cursor c;
-	int n = 0, r = 1;
+	int n = 0, r = 1, steps = 0;
+	uint64_t last_pc = 0;
+	long repeats = 0;
 
 	unwind_init(&c, &syms, uc, stack_lo, stack_hi);
-	while (n < MAX_FRAMES && r == 1) {
+	while (n < MAX_FRAMES && r == 1 && steps++ < MAX_STEPS) {
 		uint64_t pc = c.reg[UW_RIP];
 		const struct sym_module *m;
 
-		print_frame(n, pc, c.exact_pc, c.how);
+		if (n > 0 && pc == last_pc && !c.exact_pc) {
+			repeats++;
+			r = unwind_step(&c);
+			continue;
+		}
+		if (repeats) {
+			struct out o = { .n = 0 };
+
+			out_str(&o, "    ... the frame above repeated ");
+			out_dec(&o, repeats);
+			out_str(&o, " more times");
+			out_flush(&o);
+			repeats = 0;
+		}
+		print_frame(n, pc, c.exact_pc, c.how, unwind_is_sigreturn(&c, pc));
 		m = sym_module_of(&syms, c.exact_pc ? pc : pc - 1);
 		if (a2l && m == &syms.mod[0] && *na2l < MAX_FRAMES)
 			a2l[(*na2l)++] = (c.exact_pc ? pc : pc - 1) - m->bias;
+		last_pc = pc;
 		n++;
 		r = unwind_step(&c);
+	}
+	if (repeats) {
+		struct out o = { .n = 0 };
+
+		out_str(&o, "    ... the frame above repeated ");
+		out_dec(&o, repeats);
+		out_str(&o, " more times");
+		out_flush(&o);
 	}
 	if (r < 0) {
 		struct out o = { .n = 0 };
 
 		out_str(&o, "    (no further frames could be found)");
 		out_flush(&o);
-	} else if (n >= MAX_FRAMES) {
+	} else if (r == 1) {
 		struct out o = { .n = 0 };
 
 		out_str(&o, "    (stopped after ");
-		out_dec(&o, MAX_FRAMES);
+		out_dec(&o, n);
 		out_str(&o, " frames)");
 		out_flush(&o);
 	}
@@ -397,6 +433,11 @@ static void dump_handler(int sig, siginfo_t *si, void *ctx)
 	print_backtrace(ctx, NULL, NULL);
 	atomic_store(&dump_state, 3);
 	futex_wake(&dump_state);
+	/* Stay frozen until the process dies: a thread that went back to
+	 * work could exit the process with a clean status, or change the
+	 * state the core dump is about to capture. */
+	for (;;)
+		pause();
 	errno = saved;
 }
 

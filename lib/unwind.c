@@ -741,7 +741,7 @@ static uintptr_t scan_stack(const struct unwind_cursor *c, uintptr_t sp, uintptr
 	return 0;
 }
 
-static int is_trampoline(const struct unwind_cursor *c, uintptr_t pc)
+int unwind_is_sigreturn(const struct unwind_cursor *c, uintptr_t pc)
 {
 	static const unsigned char rt_sigreturn[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05 };
 	unsigned char b[9];
@@ -828,7 +828,7 @@ int unwind_step(struct unwind_cursor *c)
 
 	/* 1. A signal frame: the handler returned into the sigreturn stub;
 	 *    the ucontext sits at sp. */
-	if (is_trampoline(c, pc)) {
+	if (unwind_is_sigreturn(c, pc)) {
 		ucontext_t uc;
 
 		if (unwind_read(c, sp, &uc, sizeof(uc)) < 0)

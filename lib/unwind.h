@@ -49,6 +49,9 @@ int unwind_step(struct unwind_cursor *c);
  * text/image range, else through process_vm_readv. Returns 0 or -1. */
 int unwind_read(const struct unwind_cursor *c, uintptr_t addr, void *dst, size_t len);
 
+/* Whether pc is the rt_sigreturn stub a signal handler returns into. */
+int unwind_is_sigreturn(const struct unwind_cursor *c, uintptr_t pc);
+
 /* Test hook: unwind_step faults on purpose at this depth (0 = never). */
 extern int unwind_inject_fault_depth;
 
