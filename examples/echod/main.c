@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lull/crash.h"
 #include "lull/log.h"
 #include "lull/loop.h"
 #include "lull/notify.h"
@@ -283,6 +284,9 @@ int main(int argc, char **argv)
 	r = log_open(logpath);
 	if (r < 0)
 		die(EXIT_SYSTEM, "cannot open log file %s: %s", logpath, strerror(-r));
+	r = crash_init();
+	if (r < 0)
+		log_warn("crash reports disabled: %s", strerror(-r));
 	g.sock = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (g.sock < 0 || bind(g.sock, (struct sockaddr *)&ss, sslen) < 0)
 		die(EXIT_SYSTEM, "cannot listen on %s: %s", listen, strerror(errno));
