@@ -24,6 +24,7 @@
 #include "lull/log.h"
 #include "lull/loop.h"
 #include "lull/notify.h"
+#include "lull/xmon.h"
 
 #define EXIT_USAGE 100
 #define EXIT_SYSTEM 111
@@ -32,22 +33,31 @@
 
 struct echod {
 	int sock;
+	long alert_rate;              /* datagrams/s that raise the rate alert */
+	struct xmon_alert rate_alert;
+	atomic_int_fast64_t last_malformed_alert;
 	int gate;                     /* eventfd: traffic since last stats */
 	atomic_bool active;           /* a stats period is running */
 	atomic_uint_fast64_t packets, bytes, errors;
 	uint64_t last_packets, last_bytes;
 };
 
-static struct echod g = { .sock = -1, .gate = -1 };
+static struct echod g = { .sock = -1, .gate = -1, .alert_rate = 10000 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: echod [--listen ADDR:PORT] [--loops N] [--log FILE]\n"
 		"             [--term immediate|graceful] [--term-deadline MS]\n"
-		"             [--stats-interval SECONDS]\n"
+		"             [--stats-interval SECONDS] [--xmon HOST:PORT --app-type TYPE\n"
+		"             [--instance NAME] [--alert-rate N] [--alert-quiet SECONDS]]\n"
 		"  ADDR is an IPv4 address or [IPv6]; default 127.0.0.1:7777, 4 loops,\n"
-		"  log to stderr, immediate termination, 5000 ms deadline, stats every 60 s.\n");
+		"  log to stderr, immediate termination, 5000 ms deadline, stats every 60 s.\n"
+		"  Empty datagrams or datagrams with a NUL byte are malformed: not echoed, and\n"
+		"  raise a binnable alert (at most one a second). A datagram rate above\n"
+		"  --alert-rate (default 10000/s over a stats period) raises an alert that\n"
+		"  reaches the server only if it lasts --alert-quiet seconds (default 10), and\n"
+		"  is cleared when the rate falls back. Without --xmon, alerts are only logged.\n");
 }
 
 static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -127,6 +137,25 @@ static long parse_num(const char *s, const char *what, long lo, long hi)
 	return v;
 }
 
+/* A binnable alert per malformed datagram, at most one a second so a
+ * flood cannot flood the log or the alert server. */
+static void alert_malformed(const struct sockaddr_storage *peer, socklen_t plen, ssize_t n)
+{
+	int64_t now = time_mono_ns(), last = atomic_load(&g.last_malformed_alert);
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	atomic_fetch_add(&g.errors, 1);
+	if (now - last < LULL_NSEC_PER_SEC || !atomic_compare_exchange_strong(&g.last_malformed_alert, &last, now))
+		return;
+	(void)plen;
+	if (peer->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, host, sizeof(host));
+	else if (peer->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, host, sizeof(host));
+	xmon_raise(XMON_PARENT, "echod: malformed datagram (%zd bytes%s) from %s", n,
+		   n ? ", contains NUL" : "", host);
+}
+
 /* Echo everything queued on the socket; returns datagrams handled. */
 static unsigned drain_socket(char *buf)
 {
@@ -147,6 +176,10 @@ static unsigned drain_socket(char *buf)
 			return count;
 		}
 		count++;
+		if (n == 0 || memchr(buf, '\0', (size_t)n)) {
+			alert_malformed(&peer, plen, n);
+			continue;
+		}
 		atomic_fetch_add(&g.packets, 1);
 		atomic_fetch_add(&g.bytes, (uint64_t)n);
 		while (sendto(g.sock, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&peer,
@@ -190,11 +223,21 @@ out:
 	return r;
 }
 
+struct echod_stats_arg {
+	int64_t interval_ns;
+};
+
 static int stats_step(void *arg)
 {
 	uint64_t p = atomic_load(&g.packets), b = atomic_load(&g.bytes);
 
-	(void)arg;
+	struct echod_stats_arg *sa = arg;
+	double rate = (double)(p - g.last_packets) * LULL_NSEC_PER_SEC / (double)sa->interval_ns;
+
+	if (rate > (double)g.alert_rate)
+		xmon_alert_raise(&g.rate_alert, "echod: %.0f datagrams/s, above %ld/s", rate, g.alert_rate);
+	else if (atomic_load(&g.rate_alert.id))
+		xmon_alert_clear(&g.rate_alert);
 	log_info("stats: %llu datagrams, %llu bytes in the last period (%llu, %llu total, %llu errors)",
 		 (unsigned long long)(p - g.last_packets), (unsigned long long)(b - g.last_bytes),
 		 (unsigned long long)p, (unsigned long long)b,
@@ -219,12 +262,16 @@ static int stats_step(void *arg)
 
 static int stats_loop(void *arg)
 {
+	static struct echod_stats_arg sa;
 	struct loop_periodic per = {
 		.interval_ns = *(int64_t *)arg,
 		.jitter_pct = 0,
 		.gate_fd = g.gate,
 		.step = stats_step,
+		.arg = &sa,
 	};
+
+	sa.interval_ns = per.interval_ns;
 
 	return loop_periodic_run(&per);
 }
@@ -238,13 +285,19 @@ int main(int argc, char **argv)
 		{ "term", required_argument, NULL, 't' },
 		{ "term-deadline", required_argument, NULL, 'd' },
 		{ "stats-interval", required_argument, NULL, 's' },
+		{ "xmon", required_argument, NULL, 'x' },
+		{ "app-type", required_argument, NULL, 'a' },
+		{ "instance", required_argument, NULL, 'i' },
+		{ "alert-rate", required_argument, NULL, 'r' },
+		{ "alert-quiet", required_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen = "127.0.0.1:7777", *logpath = NULL;
 	enum loop_term_mode mode = LOOP_TERM_IMMEDIATE;
 	static int64_t stats_ns = 60 * LULL_NSEC_PER_SEC;
-	long loops = 4, deadline_ms = 5000;
+	long loops = 4, deadline_ms = 5000, quiet_s = 10;
+	struct xmon_config xc = { .app_type = "echod" };
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char name[LOOP_NAME_MAX];
@@ -268,6 +321,11 @@ int main(int argc, char **argv)
 		case 's':
 			stats_ns = parse_num(optarg, "--stats-interval", 1, 86400) * LULL_NSEC_PER_SEC;
 			break;
+		case 'x': xc.server = optarg; break;
+		case 'a': xc.app_type = optarg; break;
+		case 'i': xc.app_instance = optarg; break;
+		case 'r': g.alert_rate = parse_num(optarg, "--alert-rate", 1, 1000000000); break;
+		case 'q': quiet_s = parse_num(optarg, "--alert-quiet", 0, 86400); break;
 		case 'h': usage(stdout); return 0;
 		default:
 			die(EXIT_USAGE, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
@@ -290,6 +348,12 @@ int main(int argc, char **argv)
 	g.sock = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (g.sock < 0 || bind(g.sock, (struct sockaddr *)&ss, sslen) < 0)
 		die(EXIT_SYSTEM, "cannot listen on %s: %s", listen, strerror(errno));
+	g.rate_alert = (struct xmon_alert)XMON_ALERT_INIT(XMON_PARENT, quiet_s * LULL_NSEC_PER_SEC);
+	/* first, so that start-up alerts already have a consumer */
+	r = xmon_start(&xc);
+	if (r < 0)
+		die(r == -EINVAL ? EXIT_USAGE : EXIT_SYSTEM, "cannot start the xmon agent for '%s': %s",
+		    xc.server ? xc.server : "", strerror(-r));
 	g.gate = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (g.gate < 0)
 		die(EXIT_SYSTEM, "eventfd: %s", strerror(errno));
