@@ -44,6 +44,8 @@ struct ctl {
 	char instance[256], hostname[256];
 	int fd;
 	int64_t deadline;
+	uint8_t pend[4096];          /* received, not yet fed to the parser */
+	size_t pend_off, pend_len;
 	struct xmon_parser parser;
 };
 
@@ -120,6 +122,11 @@ static int next_message(struct ctl *c, struct xmon_msg *m)
 			}
 			return 1;
 		}
+		if (c->pend_off < c->pend_len) {
+			/* feed only what fits; the parser drains it above */
+			c->pend_off += xmon_parser_feed(&c->parser, c->pend + c->pend_off, c->pend_len - c->pend_off);
+			continue;
+		}
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 		int64_t left = c->deadline == LULL_FOREVER ? -1 : (c->deadline - time_mono_ns()) / LULL_NSEC_PER_MSEC;
 		if (c->deadline != LULL_FOREVER && left <= 0)
@@ -129,14 +136,13 @@ static int next_message(struct ctl *c, struct xmon_msg *m)
 			continue;
 		if (r == 0)
 			return 0;
-		uint8_t buf[4096];
-		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		ssize_t n = recv(c->fd, c->pend, sizeof(c->pend), 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			die(EXIT_TEMP, "%s %s", c->server, n == 0 ? "closed the connection" : strerror(errno));
-		for (size_t off = 0; off < (size_t)n;)
-			off += xmon_parser_feed(&c->parser, buf + off, (size_t)n - off);
+		c->pend_off = 0;
+		c->pend_len = (size_t)n;
 	}
 }
 
