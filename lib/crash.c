@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -174,6 +175,20 @@ static void thread_comm(pid_t tid, char *name, size_t cap)
 	int fd;
 	ssize_t n;
 
+	/* Our own name without /proc: opening /proc/self/task/TID/comm
+	 * leaves dentries that the kernel invalidates when the process is
+	 * reaped, which made reaping after an 8-thread report take
+	 * milliseconds instead of microseconds on a busy machine. */
+	if (tid == lull_gettid() && cap >= 16) {
+		char own[16];
+
+		if (prctl(PR_GET_NAME, own, 0, 0, 0) == 0) {
+			own[15] = '\0';
+			memcpy(name, own, strlen(own) + 1);
+			return;
+		}
+	}
+
 	out_str(&p, "/proc/self/task/");
 	out_dec(&p, tid);
 	out_str(&p, "/comm");
@@ -216,7 +231,7 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how, int sigreturn)
+static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how, int sigreturn, int tainted)
 {
 	struct out o = { .n = 0 };
 	uintptr_t lookup = exact ? pc : pc - 1, start = 0;
@@ -265,6 +280,8 @@ static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how, int 
 	if (sigreturn)
 		out_str(&o, " <signal handler called>");
 	out_str(&o, how_tag(how));
+	if (tainted && how != UW_HOW_GUESS)
+		out_str(&o, " [after guess]");
 	out_flush(&o);
 }
 
@@ -298,7 +315,7 @@ static int print_backtrace(const ucontext_t *uc, uint64_t *a2l, int *na2l)
 			out_flush(&o);
 			repeats = 0;
 		}
-		print_frame(n, pc, c.exact_pc, c.how, unwind_is_sigreturn(&c, pc));
+		print_frame(n, pc, c.exact_pc, c.how, unwind_is_sigreturn(&c, pc), c.tainted);
 		m = sym_module_of(&syms, c.exact_pc ? pc : pc - 1);
 		if (a2l && m == &syms.mod[0] && *na2l < MAX_FRAMES)
 			a2l[(*na2l)++] = (c.exact_pc ? pc : pc - 1) - m->bias;

@@ -26,7 +26,8 @@ int unwind_inject_fault_depth;
 #define MAX_CFI_STEPS 4096
 #define MAX_REMEMBER 8
 #define MAX_EXPR_STACK 32
-#define STRICT_SCAN_BYTES 4096
+#define STRICT_SCAN_BYTES 16384
+#define FDE_SCAN_BYTES 65536
 #define LOOSE_SCAN_WORDS 64
 #define CALLEE_SAVED ((1u << UW_RBX) | (1u << UW_RBP) | (1u << UW_R12) | (1u << UW_R13) | \
 		      (1u << UW_R14) | (1u << UW_R15))
@@ -366,6 +367,13 @@ static int find_fde(const struct sym_module *m, uintptr_t pc, struct fde *f)
 
 /* ---- CFA programs -------------------------------------------------------- */
 
+/* factored offset * data alignment, wrapping like the hardware instead of
+ * overflowing a signed type (a hostile CIE/FDE can make both huge) */
+static int64_t scaled(uint64_t factored, int64_t align)
+{
+	return (int64_t)(factored * (uint64_t)align);
+}
+
 enum { R_SAME, R_UNDEF, R_OFFSET, R_VAL_OFFSET, R_REG, R_EXPR, R_VAL_EXPR };
 
 struct rule {
@@ -401,7 +409,7 @@ static int run_cfa(const struct cie *cie, const unsigned char *p, const unsigned
 			goto advance;
 		}
 		if (hi2 == 2) {
-			off = (int64_t)rd_uleb(&r) * cie->data_align;
+			off = scaled(rd_uleb(&r), cie->data_align);
 			if (low < UW_NREGS)
 				st->reg[low] = (struct rule){ R_OFFSET, off, NULL, 0 };
 			continue;
@@ -419,15 +427,15 @@ static int run_cfa(const struct cie *cie, const unsigned char *p, const unsigned
 		case 0x04: delta = rd_fixed(&r, 4) * cie->code_align; goto advance;
 		case 0x05: case 0x11: case 0x14: case 0x15:                 /* offset / val_offset */
 			reg = rd_uleb(&r);
-			off = (op == 0x05 || op == 0x14) ? (int64_t)rd_uleb(&r) * cie->data_align
-							 : rd_sleb(&r) * cie->data_align;
+			off = (op == 0x05 || op == 0x14) ? scaled(rd_uleb(&r), cie->data_align)
+							 : scaled((uint64_t)rd_sleb(&r), cie->data_align);
 			if (reg < UW_NREGS)
 				st->reg[reg] = (struct rule){ (op == 0x05 || op == 0x11) ? R_OFFSET : R_VAL_OFFSET,
 							       off, NULL, 0 };
 			break;
 		case 0x2f:                                                  /* GNU_negative_offset_extended */
 			reg = rd_uleb(&r);
-			off = -(int64_t)rd_uleb(&r) * cie->data_align;
+			off = scaled(0 - rd_uleb(&r), cie->data_align);
 			if (reg < UW_NREGS)
 				st->reg[reg] = (struct rule){ R_OFFSET, off, NULL, 0 };
 			break;
@@ -455,10 +463,10 @@ static int run_cfa(const struct cie *cie, const unsigned char *p, const unsigned
 			break;
 		}
 		case 0x0c: st->cfa_reg = (unsigned)rd_uleb(&r); st->cfa_off = (int64_t)rd_uleb(&r); st->cfa_expr = NULL; break;
-		case 0x12: st->cfa_reg = (unsigned)rd_uleb(&r); st->cfa_off = rd_sleb(&r) * cie->data_align; st->cfa_expr = NULL; break;
+		case 0x12: st->cfa_reg = (unsigned)rd_uleb(&r); st->cfa_off = scaled((uint64_t)rd_sleb(&r), cie->data_align); st->cfa_expr = NULL; break;
 		case 0x0d: st->cfa_reg = (unsigned)rd_uleb(&r); st->cfa_expr = NULL; break;
 		case 0x0e: st->cfa_off = (int64_t)rd_uleb(&r); break;
-		case 0x13: st->cfa_off = rd_sleb(&r) * cie->data_align; break;
+		case 0x13: st->cfa_off = scaled((uint64_t)rd_sleb(&r), cie->data_align); break;
 		case 0x0f: {
 			uint64_t l = rd_uleb(&r);
 			if (l > (uint64_t)(r.end - r.p))
@@ -542,7 +550,12 @@ static int eval_expr(const struct unwind_cursor *c, const uint64_t *reg, uint32_
 			case 0x17: NEED(3); a = st[sp - 1]; st[sp - 1] = st[sp - 2]; st[sp - 2] = st[sp - 3]; st[sp - 3] = a; break;
 			case 0x19: NEED(1); if ((int64_t)st[sp - 1] < 0) st[sp - 1] = -st[sp - 1]; break;
 			case 0x1a: NEED(2); b = st[--sp]; st[sp - 1] &= b; break;
-			case 0x1b: NEED(2); b = st[--sp]; if (!b) return -1; st[sp - 1] = (uint64_t)((int64_t)st[sp - 1] / (int64_t)b); break;
+			case 0x1b:                                                        /* div */
+				NEED(2); b = st[--sp];
+				if (!b || (b == UINT64_MAX && st[sp - 1] == (uint64_t)INT64_MIN))
+					return -1;   /* INT64_MIN / -1 traps like / 0 */
+				st[sp - 1] = (uint64_t)((int64_t)st[sp - 1] / (int64_t)b);
+				break;
 			case 0x1c: NEED(2); b = st[--sp]; st[sp - 1] -= b; break;
 			case 0x1d: NEED(2); b = st[--sp]; if (!b) return -1; st[sp - 1] %= b; break;
 			case 0x1e: NEED(2); b = st[--sp]; st[sp - 1] *= b; break;
@@ -712,13 +725,33 @@ static int call_before(const struct unwind_cursor *c, uintptr_t ra, uintptr_t *t
 	return 0;
 }
 
+/* Where a one-instruction thunk (`jmp rel32` or `jmp rel8`, as musl's
+ * __syscall_cp jumping to __syscall_cp_c) at addr goes; 0 if addr is not
+ * one. */
+static uintptr_t thunk_target(const struct unwind_cursor *c, uintptr_t addr)
+{
+	unsigned char b[5];
+
+	if (!addr || !sym_in_text(c->syms, addr) || unwind_read(c, addr, b, 5) < 0)
+		return 0;
+	if (b[0] == 0xe9) {
+		int32_t rel;
+
+		memcpy(&rel, b + 1, 4);
+		return addr + 5 + (intptr_t)rel;
+	}
+	if (b[0] == 0xeb)
+		return addr + 2 + (intptr_t)(int8_t)b[1];
+	return 0;
+}
+
 /* Strict scan: the first word above sp that is a return address from a
  * direct call to the function starting at fn (or to anything when fn==0
  * and `loose`). Returns the slot address or 0. */
-static uintptr_t scan_stack(const struct unwind_cursor *c, uintptr_t sp, uintptr_t fn, int loose)
+static uintptr_t scan_stack(const struct unwind_cursor *c, uintptr_t sp, uintptr_t fn, int loose, size_t window)
 {
 	uint64_t words[64];
-	size_t total = loose ? LOOSE_SCAN_WORDS * 8 : STRICT_SCAN_BYTES;
+	size_t total = loose ? LOOSE_SCAN_WORDS * 8 : window;
 
 	sp &= ~(uintptr_t)7;
 	for (size_t done = 0; done < total; done += sizeof(words)) {
@@ -731,7 +764,7 @@ static uintptr_t scan_stack(const struct unwind_cursor *c, uintptr_t sp, uintptr
 				continue;
 			if (loose)
 				return sp + done + i * 8;
-			if (target == fn)
+			if (target == fn || thunk_target(c, target) == fn)
 				return sp + done + i * 8;
 			/* a call to an alias or a PLT-less thunk of the same symbol */
 			if (target && sym_lookup(c->syms, target, &tstart) && tstart == fn)
@@ -854,7 +887,9 @@ int unwind_step(struct unwind_cursor *c)
 		 * its CFI recover the saved registers. */
 		if (!fn)
 			fn = f.pc_begin;
-		slot = scan_stack(c, sp, fn, 0);
+		/* the function's own frame may be large (4 KiB buffers): its
+		 * CFI makes a wider window safe */
+		slot = scan_stack(c, sp, fn, 0, FDE_SCAN_BYTES);
 		if (slot && apply_fde(c, &f, lookup, slot + 8, nreg, &nvalid) == 1 && plausible(c, nreg))
 			return take(c, nreg, nvalid, UW_HOW_SCAN);
 	}
@@ -874,7 +909,7 @@ int unwind_step(struct unwind_cursor *c)
 
 	/* 4. No CFI (musl's libc.a): strict scan for a call to this function. */
 	if (!have_fde && fn) {
-		slot = scan_stack(c, sp, fn, 0);
+		slot = scan_stack(c, sp, fn, 0, STRICT_SCAN_BYTES);
 		if (slot && read_u64(c, slot, &v) == 0) {
 			nreg[UW_RIP] = v;
 			nreg[UW_RSP] = slot + 8;
@@ -882,8 +917,13 @@ int unwind_step(struct unwind_cursor *c)
 		}
 	}
 
-	/* 5. Frame pointer. */
-	if ((c->valid & (1u << UW_RBP)) && c->reg[UW_RBP] > sp && c->reg[UW_RBP] - sp < (1u << 20)) {
+	/* 5. Frame pointer, if it agrees with the nearest return address on
+	 *    the stack: code without CFI (musl) uses rbp as a general
+	 *    register, and a stale rbp would silently skip frames.
+	 * 6. Else a loose scan: any return address near sp. */
+	slot = scan_stack(c, sp, 0, 1, 0);
+	if ((c->valid & (1u << UW_RBP)) && c->reg[UW_RBP] > sp && c->reg[UW_RBP] - sp < (1u << 20) &&
+	    (!slot || slot >= c->reg[UW_RBP] + 8)) {
 		uint64_t fp = c->reg[UW_RBP], nfp, ra;
 		uintptr_t t;
 
@@ -895,12 +935,10 @@ int unwind_step(struct unwind_cursor *c)
 			return take(c, nreg, c->valid, UW_HOW_FP);
 		}
 	}
-
-	/* 6. Loose scan: any return address near sp. */
-	slot = scan_stack(c, sp, 0, 1);
 	if (slot && read_u64(c, slot, &v) == 0) {
 		nreg[UW_RIP] = v;
 		nreg[UW_RSP] = slot + 8;
+		c->tainted = 1;
 		return take(c, nreg, c->valid & ~CALLEE_SAVED, UW_HOW_GUESS);
 	}
 	return -1;

@@ -35,6 +35,8 @@ struct unwind_cursor {
 	int exact_pc;                   /* pc is not a return address */
 	enum unwind_how how;
 	int depth;
+	int tainted;                    /* a [guess] frame was taken: what follows
+					   rests on it */
 };
 
 /* Start from an interrupted context (a ucontext_t from a signal). */

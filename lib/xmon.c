@@ -240,6 +240,7 @@ static struct xloop {
 	int64_t *open_b;            /* open binnable ids */
 	size_t nopen_b;
 	uint64_t drops_reported;
+	uint64_t queue_full_reported;
 	int64_t drop_alert_id;
 	uint64_t rng;
 	uint8_t rbuf[64 * 1024];
@@ -260,10 +261,14 @@ static void enqueue(uint32_t type, int app, int binnable, int64_t id, const char
 	struct qent *q;
 
 	if (xl.qlen >= QUEUE_MAX) {
-		atomic_fetch_add(&ag.st.dropped_limit, 1);
-		log_warn("xmon: %zu requests queued, dropping alert %lld", xl.qlen, (long long)id);
+		/* one line per overflow, not one per request: an outage must
+		 * not turn into a log storm */
+		if (atomic_fetch_add(&ag.st.dropped_limit, 1) == xl.queue_full_reported)
+			log_warn("xmon: %zu requests queued while the server is away: dropping new ones "
+				 "(counted in the stats) until it is back", xl.qlen);
 		return;
 	}
+	xl.queue_full_reported = atomic_load(&ag.st.dropped_limit);
 	q = malloc(sizeof(*q) + len);
 	if (!q) {
 		log_error("xmon: out of memory, dropping alert %lld", (long long)id);
