@@ -89,20 +89,26 @@ static void connect_server(struct ctl *c)
 	if (r < 0)
 		die(r == -ENOENT ? EXIT_USAGE : EXIT_TEMP, "cannot resolve %s: %s", host,
 		    r == -ENOENT ? "no such host" : strerror(-r));
+	char why[512] = "";
+	size_t wl = 0;
+
 	for (int i = 0; i < res.n; i++) {
 		const struct sockaddr *sa = (const struct sockaddr *)&res.addr[i];
+		int w;
 
 		c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (c->fd < 0)
-			continue;
-		if (connect(c->fd, sa, res.len[i]) == 0)
+		if (c->fd >= 0 && connect(c->fd, sa, res.len[i]) == 0)
 			return;
-		fprintf(stderr, "xmonctl: connect to %s: %s\n", resolve_addr_str(sa, addr, sizeof(addr)),
-			strerror(errno));
-		close(c->fd);
+		/* every address's reason, in the one error line */
+		w = snprintf(why + wl, sizeof(why) - wl, "%s%s: %s", wl ? ", " : "",
+			     resolve_addr_str(sa, addr, sizeof(addr)), strerror(errno));
+		if (w > 0 && (size_t)w < sizeof(why) - wl)
+			wl += (size_t)w;
+		if (c->fd >= 0)
+			close(c->fd);
 		c->fd = -1;
 	}
-	die(EXIT_TEMP, "cannot connect to %s", c->server);
+	die(EXIT_TEMP, "cannot connect to %s (%s)", c->server, why);
 }
 
 /* Next server message, answering heartbeats; 0 at the deadline. */
