@@ -25,7 +25,8 @@
  * bracketed tag: [scan] a return address found by a strict stack scan
  * (preceded by a call to the current function), [sp] the return address
  * at the stack pointer (pc outside the text), [fp] a frame-pointer step,
- * [guess] a loose stack scan. Then every other thread of the process is
+ * [guess] a loose stack scan; frames found after a guess carry
+ * [after guess]. Then every other thread of the process is
  * asked, by a signal per tid, to write its own backtrace, bounded in time.
  * Finally the default action is restored and the signal re-raised: the
  * exit status is the original signal and a core is dumped when limits
