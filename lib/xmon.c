@@ -36,6 +36,7 @@
 #define BACKOFF_MIN_NS (1 * LULL_NSEC_PER_SEC)
 #define BACKOFF_MAX_NS (30 * LULL_NSEC_PER_SEC)
 #define OUT_CAP (256 * 1024)
+#define STATUS_RESERVE 1024         /* room alerts leave for status updates */
 #define QUEUE_MAX 100000
 #define OPEN_NB_MAX 100000
 #define DROP_ALERT_ID_NONE (-1)
@@ -548,8 +549,16 @@ static void connect_done(int64_t now)
 		 resolve_addr_str((struct sockaddr *)&xl.addrs.addr[xl.addr_idx], addr, sizeof(addr)), strerror(err));
 	close(xl.fd);
 	xl.fd = -1;
-	xl.addr_idx++;
-	try_connect(now);
+	if (++xl.addr_idx < xl.addrs.n) {
+		try_connect(now);   /* the next address of this round */
+		return;
+	}
+	/* Every address failed: back off before the next round (which
+	 * resolves again), as try_connect() does for synchronous failures. */
+	char why[512];
+	xl.addrs.n = 0;
+	snprintf(why, sizeof(why), "cannot connect to %.200s", ag.server);
+	disconnect(why, now);
 }
 
 static bool open_b_has(int64_t id)
@@ -591,10 +600,13 @@ static void send_queue(void)
 	while (xl.qhead) {
 		struct qent *q = xl.qhead;
 
-		if (OUT_CAP - xl.out_len < (size_t)q->len + 4 * NAME_CAP + 64)
-			return;   /* output full: the rest waits for POLLOUT */
+		if (OUT_CAP - xl.out_len < (size_t)q->len + 4 * NAME_CAP + 64 + STATUS_RESERVE)
+			return;   /* output full: the rest waits for POLLOUT (see xmon_loop) */
 		if (q->type == XMON_CREATE && q->binnable) {
-			if (xl.nopen_b > ag.limit) {
+			/* The drop report is not subject to the limit: under a
+			 * flood the limit is always reached, and the report is
+			 * the one alert that says how much was lost. */
+			if (xl.nopen_b > ag.limit && q->id != xl.drop_alert_id) {
 				atomic_fetch_add(&ag.st.dropped_limit, 1);
 				log_warn("xmon: %zu binnable alerts open, not sending alert %lld", xl.nopen_b,
 					 (long long)q->id);
@@ -623,14 +635,17 @@ static void send_queue(void)
 }
 
 /* The first heartbeat on a connection opens the gate: the server gets
- * every open non-binnable alert again (idempotent), then the queue. */
+ * every open non-binnable alert again (idempotent), then the queue. The
+ * re-creates go to the head of the queue, oldest first (xl.nbs is newest
+ * first), so that send_queue()'s flow control applies to them: the output
+ * buffer cannot hold every open alert at once. */
 static void gate_open(void)
 {
 	xl.state = UP;
 	atomic_store(&ag.st.connected, 1);
 	for (struct nb *n = xl.nbs; n; n = n->next)
 		if (n->on_server)
-			send_alert(XMON_CREATE, n->app, 0, n->id, n->msg, n->len);
+			enqueue(XMON_CREATE, n->app, 0, n->id, n->msg, n->len, true);
 }
 
 static void on_message(const struct xmon_msg *m, int64_t now)
@@ -656,6 +671,8 @@ static void on_message(const struct xmon_msg *m, int64_t now)
 		atomic_fetch_add(&ag.st.binned, 1);
 		log_info("xmon: alert %lld binned", (long long)m->alert_id);
 		open_b_remove(m->alert_id);
+		if (m->alert_id == xl.drop_alert_id)
+			xl.drop_alert_id = DROP_ALERT_ID_NONE;   /* the next drops get a new report */
 		break;
 	}
 }
@@ -708,7 +725,9 @@ static void check_drops(void)
 {
 	uint64_t d = atomic_load(&ag.dropped);
 
-	if (d == xl.drops_reported || (xl.drop_alert_id != DROP_ALERT_ID_NONE && open_b_has(xl.drop_alert_id)))
+	/* One report at a time: from the moment it is queued until the
+	 * server bins it; drops meanwhile go into the next one. */
+	if (d == xl.drops_reported || xl.drop_alert_id != DROP_ALERT_ID_NONE)
 		return;
 	char msg[128];
 	int n = snprintf(msg, sizeof(msg), "xmon: %llu alert request(s) dropped: the agent's pipe was full",
@@ -760,7 +779,7 @@ static int xmon_loop(void *arg)
 	xl.backoff_ns = BACKOFF_MIN_NS;
 	xl.drop_alert_id = DROP_ALERT_ID_NONE;
 	xl.rng = (uint64_t)time_mono_ns() | 1;
-	xl.open_b = calloc(ag.limit + 2, sizeof(int64_t));
+	xl.open_b = calloc(ag.limit + 3, sizeof(int64_t));   /* limit + 1, id 0, the drop report */
 	xl.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (xl.tfd < 0 || !xl.open_b) {
 		log_error("xmon: cannot start: %s", strerror(errno));
@@ -793,7 +812,8 @@ static int xmon_loop(void *arg)
 		if (xl.fd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = xl.fd,
 						    .events = (short)(xl.state == CONNECTING ? POLLOUT
-							    : POLLIN | (xl.out_len ? POLLOUT : 0)) };
+							    : POLLIN | (xl.out_len || (xl.state == UP && xl.qhead)
+									? POLLOUT : 0)) };
 		int r = loop_poll(pfd, (nfds_t)n, LULL_FOREVER);
 		if (r == -ECANCELED)
 			return 0;
