@@ -608,10 +608,15 @@ static void send_queue(void)
 			 * the one alert that says how much was lost. */
 			if (xl.nopen_b > ag.limit && q->id != xl.drop_alert_id) {
 				atomic_fetch_add(&ag.st.dropped_limit, 1);
-				log_warn("xmon: %zu binnable alerts open, not sending alert %lld", xl.nopen_b,
-					 (long long)q->id);
+				/* One line per episode (the id-0 alert marks it), not
+				 * one per alert: each was logged when it was raised,
+				 * and a flood must not turn into a log storm. */
 				if (!open_b_has(0)) {
 					static const char too_many[] = "too many alerts, alerts dropped";
+
+					log_warn("xmon: %zu binnable alerts open: not sending alert %lld nor any "
+						 "other until some are binned (counted in the stats)", xl.nopen_b,
+						 (long long)q->id);
 					send_alert(XMON_CREATE, XMON_PARENT, 1, 0, too_many, sizeof(too_many) - 1);
 					xl.open_b[xl.nopen_b++] = 0;
 				}

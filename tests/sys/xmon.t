@@ -18,7 +18,7 @@ for b in "$BIN/echod" "$BIN/wakeups" "$XR"; do
 	[ -x "$b" ] || { echo "Bail out! $b is not built (make; make $XR)"; exit 1; }
 done
 command -v python3 > /dev/null || skip_all "python3 is needed for the fake server"
-plan 90
+plan 91
 
 # ---- helpers -------------------------------------------------------------------
 
@@ -474,6 +474,8 @@ xsay limit "raise 0 c1" "raise 0 c2" "raise 0 c3" "alert m 0 0 marker2"
 wait_for "marker2" 10 evhas limit 'e.message == "marker2"'
 is "$(evq limit 'e.name == "create" and e.binnable == 1' 'e.message' | tail -n +$((n + 1)) | tr '\n' ' ')" "c1 c2 " \
 	"3 binned: binnable alerts flow again up to the limit (c1, c2; c3 dropped)"
+is "$(grep -c 'binnable alerts open' "$TMP/limit.log")" 1 \
+	"5 alerts held back by the limit: one log line for the episode, not one per alert (each was logged when raised)"
 exec {XFD[limit]}>&-
 
 # ---- 9. more alerts than the output buffer holds -------------------------------------
