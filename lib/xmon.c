@@ -37,7 +37,7 @@
 #define BACKOFF_MAX_NS (30 * LULL_NSEC_PER_SEC)
 #define OUT_CAP (256 * 1024)
 #define STATUS_RESERVE 1024         /* room alerts leave for status updates */
-#define QUEUE_MAX 100000
+#define QUEUE_MAX 10000             /* x 4 KB at most: 40 MB while the server is away */
 #define OPEN_NB_MAX 100000
 #define DROP_ALERT_ID_NONE (-1)
 
@@ -204,6 +204,7 @@ void xmon_get_stats(struct xmon_stats *s)
 
 struct qent {                       /* a request waiting for the gate */
 	struct qent *next;
+	uint64_t end;               /* in flight: out_total when its last byte was queued */
 	uint32_t type;
 	int app, binnable;
 	int64_t id;
@@ -231,6 +232,8 @@ static struct xloop {
 	struct xmon_parser parser;
 	uint8_t out[OUT_CAP];
 	size_t out_len;
+	uint64_t out_total, out_written;  /* bytes ever appended / written on this connection */
+	struct qent *inflight, **inflight_tail;  /* encoded, not yet written whole */
 	int64_t deadline;           /* connect timeout, first heartbeat, heartbeat */
 	int64_t backoff_until, backoff_ns;
 	int64_t armed;              /* timerfd expiry, 0 = disarmed */
@@ -407,6 +410,8 @@ static void drain_pipe(int64_t now)
 
 /* ---- the connection -------------------------------------------------------------- */
 
+static void requeue_inflight(void);
+
 static void disconnect(const char *why, int64_t now)
 {
 	if (xl.fd >= 0) {
@@ -420,6 +425,8 @@ static void disconnect(const char *why, int64_t now)
 	atomic_store(&ag.st.connected, 0);
 	xl.state = DOWN;
 	xl.out_len = 0;
+	requeue_inflight();
+	xl.out_total = xl.out_written = 0;
 	xl.backoff_until = now + jitter(xl.backoff_ns);
 	xl.backoff_ns = xl.backoff_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : xl.backoff_ns * 2;
 }
@@ -430,7 +437,43 @@ static int out_append(const uint8_t *p, size_t n)
 		return -1;
 	memcpy(xl.out + xl.out_len, p, n);
 	xl.out_len += n;
+	xl.out_total += n;
 	return 0;
+}
+
+static void open_b_remove(int64_t id);
+
+/* Requests whose bytes are all written are done. */
+static void retire_inflight(void)
+{
+	while (xl.inflight && xl.inflight->end <= xl.out_written) {
+		struct qent *q = xl.inflight;
+
+		xl.inflight = q->next;
+		free(q);
+	}
+	if (!xl.inflight)
+		xl.inflight_tail = &xl.inflight;
+}
+
+/* The connection died with requests encoded but not written whole: they
+ * go back to the head of the queue, in order, and are sent again whole on
+ * the next connection (the server treats a repeat as idempotent). */
+static void requeue_inflight(void)
+{
+	if (!xl.inflight)
+		return;
+	for (struct qent *q = xl.inflight; q; q = q->next) {
+		if (q->type == XMON_CREATE && q->binnable)
+			open_b_remove(q->id);   /* it takes its slot again when sent */
+		xl.qlen++;
+	}
+	*xl.inflight_tail = xl.qhead;
+	if (!xl.qhead)
+		xl.qtail = xl.inflight_tail;
+	xl.qhead = xl.inflight;
+	xl.inflight = NULL;
+	xl.inflight_tail = &xl.inflight;
 }
 
 static int flush_out(int64_t now)
@@ -454,6 +497,8 @@ static int flush_out(int64_t now)
 	}
 	memmove(xl.out, xl.out + off, xl.out_len - off);
 	xl.out_len -= off;
+	xl.out_written += off;
+	retire_inflight();
 	return 0;
 }
 
@@ -599,6 +644,7 @@ static void send_queue(void)
 {
 	while (xl.qhead) {
 		struct qent *q = xl.qhead;
+		bool sent = false;
 
 		if (OUT_CAP - xl.out_len < (size_t)q->len + 4 * NAME_CAP + 64 + STATUS_RESERVE)
 			return;   /* output full: the rest waits for POLLOUT (see xmon_loop) */
@@ -621,13 +667,13 @@ static void send_queue(void)
 					xl.open_b[xl.nopen_b++] = 0;
 				}
 			} else {
-				send_alert(XMON_CREATE, q->app, 1, q->id, q->msg, q->len);
+				sent = send_alert(XMON_CREATE, q->app, 1, q->id, q->msg, q->len) == 0;
 				xl.open_b[xl.nopen_b++] = q->id;
 			}
 		} else {
 			struct nb *n = nb_find(q->id, NULL);
 
-			send_alert(q->type, q->app, 0, q->id, q->msg, q->len);
+			sent = send_alert(q->type, q->app, 0, q->id, q->msg, q->len) == 0;
 			if (n && q->type != XMON_CLEAR)
 				n->on_server = true;
 		}
@@ -635,7 +681,14 @@ static void send_queue(void)
 		if (!xl.qhead)
 			xl.qtail = &xl.qhead;
 		xl.qlen--;
-		free(q);
+		if (sent) {
+			q->end = xl.out_total;
+			q->next = NULL;
+			*xl.inflight_tail = q;
+			xl.inflight_tail = &q->next;
+		} else {
+			free(q);
+		}
 	}
 }
 
@@ -781,6 +834,7 @@ static int xmon_loop(void *arg)
 	(void)arg;
 	xl.fd = -1;
 	xl.qtail = &xl.qhead;
+	xl.inflight_tail = &xl.inflight;
 	xl.backoff_ns = BACKOFF_MIN_NS;
 	xl.drop_alert_id = DROP_ALERT_ID_NONE;
 	xl.rng = (uint64_t)time_mono_ns() | 1;
