@@ -3,6 +3,7 @@
 #define LULL_INTERNAL_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -16,6 +17,12 @@ pid_t lull_gettid(void);
 
 /* Copy at most cap-1 bytes of s into dst, NUL-terminated; returns length. */
 size_t lull_strlcpy(char *dst, const char *s, size_t cap);
+
+/* vsnprintf for the conversions logs use (d i u x X s c %; flags - 0;
+ * width, precision, *; hh h l ll z j t). Returns the length the whole
+ * result needs, like vsnprintf, or -1 for anything else (the caller then
+ * uses vsnprintf on a copy of ap). Async-signal-safe. */
+int lull_vformat(char *out, size_t cap, const char *fmt, va_list ap);
 
 /* Set by crash_init(): run by every loop thread at start and exit, so
  * loops get an alternate signal stack without linking the crash module

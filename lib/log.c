@@ -397,7 +397,14 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	va_copy(ap2, ap);
 	len = (size_t)torn + plen;
 	room = sizeof(rec) - len - 1;   /* keep one byte for '\n' */
-	mlen = vsnprintf(rec + len, room + 1, fmt, ap);
+	mlen = lull_vformat(rec + len, room + 1, fmt, ap);
+	if (mlen < 0) {
+		va_list ap3;
+
+		va_copy(ap3, ap2);
+		mlen = vsnprintf(rec + len, room + 1, fmt, ap3);
+		va_end(ap3);
+	}
 	if (mlen >= 0 && (size_t)mlen <= room && !memchr(rec + len, '\n', (size_t)mlen)) {
 		len += (size_t)mlen;
 		rec[len++] = '\n';
