@@ -808,9 +808,9 @@ class Checker:
     def check_loggers(self, v, rs):
         """logbusy, repeated: each logger-K, caught anywhere inside
         log_info (formatting in musl's printf, or in write), writes its own
-        stack: functions of log.c/time.c, then logger_loop, loop_start."""
+        stack: functions of log.c/time.c/format.c, then logger_loop, loop_start."""
         objdir = os.path.join(self.out, self.base(v), 'obj', 'lib')
-        logfns = own_functions_of([os.path.join(objdir, f) for f in ('log.o', 'time.o')])
+        logfns = own_functions_of([os.path.join(objdir, f) for f in ('log.o', 'time.o', 'format.o')])
         own = self.info[v]['own']
         L = '%s/logbusy x%d' % (v, len(rs))
         bad_exit = [(i, r.signame()) for i, r in enumerate(rs)
