@@ -48,6 +48,7 @@ static atomic_bool installed;
 static int sig_dump;
 
 static atomic_int owner;               /* tid writing a report, 0 if none */
+static atomic_uint report_lines;       /* lines written: progress, for waiting crashers */
 static atomic_int crashers;            /* threads that crashed */
 static atomic_int reports_done;
 static atomic_int first_tid;
@@ -55,6 +56,8 @@ static sigjmp_buf recover;
 static volatile sig_atomic_t recover_armed, nested;
 
 static atomic_int dump_tid, dump_state; /* 1 asked, 2 writing, 3 done, 4 abandoned */
+static sigjmp_buf dump_recover;         /* one dump at a time: for a fault in dump_handler */
+static volatile sig_atomic_t dump_recovering;
 
 static __thread uintptr_t stack_lo, stack_hi;
 static __thread void *altstack;
@@ -79,6 +82,7 @@ static void out_flush(struct out *o)
 	if (o->buf[o->n - 1] != '\n')
 		o->buf[o->n++] = '\n';
 	lull_write_all(lfd, o->buf, o->n);
+	atomic_fetch_add(&report_lines, 1);
 	if (lfd != 2)
 		lull_write_all(2, o->buf, o->n);
 	o->n = 0;
@@ -447,7 +451,11 @@ static void dump_handler(int sig, siginfo_t *si, void *ctx)
 		return;
 	}
 	print_thread_title("*** backtrace of thread ", lull_gettid(), ":");
-	print_backtrace(ctx, NULL, NULL);
+	dump_recovering = 0;
+	if (sigsetjmp(dump_recover, 1) == 0)
+		print_backtrace(ctx, NULL, NULL);
+	else
+		print_raw(ctx);
 	atomic_store(&dump_state, 3);
 	futex_wake(&dump_state);
 	/* Stay frozen until the process dies: a thread that went back to
@@ -586,6 +594,14 @@ static void crash_handler(int sig, siginfo_t *si, void *ctx)
 	uint64_t a2l[MAX_FRAMES];
 	int na2l = 0;
 
+	if (atomic_load(&dump_tid) == tid && atomic_load(&dump_state) == 2) {
+		/* A fault while this thread writes its backtrace for the
+		 * crasher: degrade to raw, as for the crasher itself. */
+		if (!dump_recovering++)
+			siglongjmp(dump_recover, 1);
+		for (;;)
+			pause();   /* the crasher times out and kills the process */
+	}
 	if (atomic_load(&owner) == tid) {
 		/* A fault inside our own report. */
 		if (!nested++ && recover_armed)
@@ -598,11 +614,20 @@ static void crash_handler(int sig, siginfo_t *si, void *ctx)
 		int k = atomic_fetch_add(&crashers, 1);
 		if (k < 16)
 			crasher_tids[k] = tid;
+		/* The deadline only runs while the report makes no progress:
+		 * a long report (many threads to ask) is waited for, a
+		 * reporter stuck for good is not. */
 		int64_t deadline = mono_ns() + CRASHER_WAIT_NS;
+		unsigned seen = atomic_load(&report_lines);
 		for (;;) {
 			expect = 0;
 			if (atomic_compare_exchange_strong(&owner, &expect, tid))
 				break;
+			unsigned now_lines = atomic_load(&report_lines);
+			if (now_lines != seen) {
+				seen = now_lines;
+				deadline = mono_ns() + CRASHER_WAIT_NS;
+			}
 			if (mono_ns() >= deadline) {
 				reraise(sig, si);
 				return;
@@ -769,6 +794,10 @@ int crash_init(void)
 	sa.sa_sigaction = dump_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 	sigfillset(&sa.sa_mask);
+	/* a fault while dumping must reach crash_handler (which jumps back),
+	 * not kill the process because the signal was blocked */
+	for (size_t i = 0; i < sizeof(crash_signals) / sizeof(crash_signals[0]); i++)
+		sigdelset(&sa.sa_mask, crash_signals[i]);
 	if (sigaction(sig_dump, &sa, NULL) < 0)
 		return -errno;
 	return 0;

@@ -342,7 +342,7 @@ static int terminate_gracefully(int sfd, int64_t deadline_ns, int status)
 		}
 		if (all)
 			break;
-		if (forced || time_mono_ns() >= deadline)
+		if (forced || (deadline != LULL_FOREVER && time_mono_ns() >= deadline))
 			goto missed;
 		int n = ppoll(pfd, 2, time_until(deadline, &ts), NULL);
 		if (n < 0 && errno != EINTR)
@@ -355,7 +355,11 @@ static int terminate_gracefully(int sfd, int64_t deadline_ns, int status)
 			}
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN) && read_signal(sfd, &si)) {
-			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			/* loop_exit() from a loop that fails while stopping is
+			 * not a second SIGTERM from outside */
+			bool own = si.ssi_code == SI_QUEUE && (pid_t)si.ssi_pid == getpid();
+
+			if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !own) {
 				log_warn("termination: second %s: not waiting any longer",
 					 signame((int)si.ssi_signo));
 				forced = true;

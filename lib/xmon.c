@@ -260,7 +260,7 @@ static int64_t jitter(int64_t ns)
 	return ns - ns / 5 + (int64_t)(xl.rng % (uint64_t)(2 * (ns / 5) + 1));
 }
 
-static void enqueue(uint32_t type, int app, int binnable, int64_t id, const char *msg, uint16_t len, bool front)
+static bool enqueue(uint32_t type, int app, int binnable, int64_t id, const char *msg, uint16_t len, bool front)
 {
 	struct qent *q;
 
@@ -270,13 +270,13 @@ static void enqueue(uint32_t type, int app, int binnable, int64_t id, const char
 		if (atomic_fetch_add(&ag.st.dropped_limit, 1) == xl.queue_full_reported)
 			log_warn("xmon: %zu requests queued while the server is away: dropping new ones "
 				 "(counted in the stats) until it is back", xl.qlen);
-		return;
+		return false;
 	}
 	xl.queue_full_reported = atomic_load(&ag.st.dropped_limit);
 	q = malloc(sizeof(*q) + len);
 	if (!q) {
 		log_error("xmon: out of memory, dropping alert %lld", (long long)id);
-		return;
+		return false;
 	}
 	q->type = type;
 	q->app = app;
@@ -295,6 +295,7 @@ static void enqueue(uint32_t type, int app, int binnable, int64_t id, const char
 		xl.qtail = &q->next;
 	}
 	xl.qlen++;
+	return true;
 }
 
 static struct nb *nb_find(int64_t id, struct nb ***link)
@@ -324,6 +325,21 @@ static int set_msg(struct nb *n, const char *msg, uint16_t len)
 	return 0;
 }
 
+/* Ids cleared lately: a raise/update that loaded the id before
+ * xmon_alert_clear() swapped it out can reach the pipe after the clear;
+ * it must not open the alert again (ids are never reused). */
+#define CLEARED_RING 256
+static int64_t cleared[CLEARED_RING];
+static unsigned cleared_next;
+
+static bool was_cleared(int64_t id)
+{
+	for (unsigned i = 0; i < CLEARED_RING; i++)
+		if (cleared[i] == id)
+			return true;
+	return false;
+}
+
 /* A record from the pipe. */
 static void take_record(const struct rec_hdr *h, const char *msg, int64_t now)
 {
@@ -337,6 +353,7 @@ static void take_record(const struct rec_hdr *h, const char *msg, int64_t now)
 	}
 	n = nb_find(h->id, &link);
 	if (h->type == XMON_CLEAR) {
+		cleared[cleared_next++ % CLEARED_RING] = h->id;
 		if (n) {
 			bool tell = n->quiet_until == 0;   /* parked: the server never heard of it */
 
@@ -351,6 +368,8 @@ static void take_record(const struct rec_hdr *h, const char *msg, int64_t now)
 		return;
 	}
 	if (!n) {
+		if (was_cleared(h->id))
+			return;   /* a raise that lost the race with its clear */
 		if (xl.nnb >= OPEN_NB_MAX) {
 			log_warn("xmon: %zu open alerts, dropping alert %lld", xl.nnb, (long long)h->id);
 			return;
@@ -787,12 +806,19 @@ static void check_drops(void)
 	 * server bins it; drops meanwhile go into the next one. */
 	if (d == xl.drops_reported || xl.drop_alert_id != DROP_ALERT_ID_NONE)
 		return;
+	if (xl.qlen >= QUEUE_MAX)
+		return;   /* report once there is room, or its id would never be binned */
 	char msg[128];
 	int n = snprintf(msg, sizeof(msg), "xmon: %llu alert request(s) dropped: the agent's pipe was full",
 			 (unsigned long long)(d - xl.drops_reported));
-	xl.drop_alert_id = atomic_fetch_add(&ag.next_id, 1);
+	int64_t id = atomic_fetch_add(&ag.next_id, 1);
+
+	/* Not queued (queue full): try again later; an id that never reaches
+	 * the server is never binned and would stop every later report. */
+	if (!enqueue(XMON_CREATE, XMON_PARENT, 1, id, msg, (uint16_t)n, false))
+		return;
 	log_error("%s", msg);
-	enqueue(XMON_CREATE, XMON_PARENT, 1, xl.drop_alert_id, msg, (uint16_t)n, false);
+	xl.drop_alert_id = id;
 	xl.drops_reported = d;
 }
 
@@ -955,6 +981,9 @@ int xmon_start(const struct xmon_config *cfg)
 		int e = errno;
 
 		atomic_store(&ag.started, false);
+		close(ag.pipe_r);
+		close(ag.pipe_w);
+		ag.pipe_r = ag.pipe_w = -1;
 		return -e;
 	}
 	if (!ag.enabled)

@@ -575,6 +575,9 @@ class Checker:
             if v in FULL or v == 'musl-O2-nohdr':
                 for s in ('segv', 'abort'):
                     add(v, s, ['--inject', '2'], s + '-inject', {'LULL_CRASH_INJECT': '2'})
+                # the fault also hits every other thread's own backtrace
+                add(v, 'segv', ['--inject', '2', '--threads', '4'], 'segv-inject-threads',
+                    {'LULL_CRASH_INJECT': '2'})
         return runs
 
     def run_all(self):
@@ -709,8 +712,9 @@ class Checker:
                     self.check_loggers(v, rs)
             self.check_threads(v, by.get((v, 'segv', ('--threads', '4')), [None])[0])
             self.check_threads(v, by.get((v, 'thread', ('--threads', '4')), [None])[0])
-            for s in ('segv', 'abort'):
-                rs = by.get((v, s, ('--inject', '2')))
+            for s, args in (('segv', ('--inject', '2')), ('abort', ('--inject', '2')),
+                            ('segv', ('--inject', '2', '--threads', '4'))):
+                rs = by.get((v, s, args))
                 if rs:
                     self.check_inject(v, s, rs[0])
 
