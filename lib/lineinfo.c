@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "leb128.h"
 #include "lineinfo.h"
 
 enum {
@@ -150,43 +151,19 @@ static uint64_t rd_uint(struct rd *r, unsigned n)
 /* LEB128 of any length; bits past 64 are dropped. */
 static uint64_t rd_uleb(struct rd *r)
 {
-	uint64_t v = 0;
-	unsigned shift = 0;
-	unsigned char b;
+	uint64_t v;
 
-	do {
-		if (r->p >= r->end) {
-			rd_fail(r);
-			return 0;
-		}
-		b = *r->p++;
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		if (shift < 64)
-			shift += 7;
-	} while (b & 0x80);
+	if (leb128_read(&r->p, r->end, 0, &v) < 0)
+		rd_fail(r);
 	return v;
 }
 
 static int64_t rd_sleb(struct rd *r)
 {
-	uint64_t v = 0;
-	unsigned shift = 0;
-	unsigned char b;
+	uint64_t v;
 
-	do {
-		if (r->p >= r->end) {
-			rd_fail(r);
-			return 0;
-		}
-		b = *r->p++;
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		if (shift < 64)
-			shift += 7;
-	} while (b & 0x80);
-	if (shift < 64 && (b & 0x40))
-		v |= ~(uint64_t)0 << shift;
+	if (leb128_read(&r->p, r->end, 1, &v) < 0)
+		rd_fail(r);
 	return (int64_t)v;
 }
 

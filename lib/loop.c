@@ -186,9 +186,7 @@ int loop_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int64_t
 
 int loop_sleep_until(int64_t deadline)
 {
-	int r = loop_poll(NULL, 0, deadline);
-
-	return r == 0 ? 0 : r;
+	return loop_poll(NULL, 0, deadline);   /* no fd: never > 0 */
 }
 
 int loop_wait_readable(int fd, int64_t deadline)

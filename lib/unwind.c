@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "leb128.h"
 #include "unwind.h"
 
 int unwind_inject_fault_depth;
@@ -91,41 +92,20 @@ static uint64_t rd_fixed(struct rd *r, size_t n)
 
 static uint64_t rd_uleb(struct rd *r)
 {
-	uint64_t v = 0;
-	unsigned shift = 0;
+	uint64_t v;
 
-	while (r->p < r->end) {
-		unsigned char b = *r->p++;
-
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		shift += 7;
-		if (!(b & 0x80))
-			return v;
-	}
-	r->bad = 1;
-	return 0;
+	if (leb128_read(&r->p, r->end, 0, &v) < 0)
+		r->bad = 1;
+	return v;
 }
 
 static int64_t rd_sleb(struct rd *r)
 {
-	uint64_t v = 0;
-	unsigned shift = 0;
-	unsigned char b = 0;
+	uint64_t v;
 
-	while (r->p < r->end) {
-		b = *r->p++;
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		shift += 7;
-		if (!(b & 0x80)) {
-			if (shift < 64 && (b & 0x40))
-				v |= ~UINT64_C(0) << shift;
-			return (int64_t)v;
-		}
-	}
-	r->bad = 1;
-	return 0;
+	if (leb128_read(&r->p, r->end, 1, &v) < 0)
+		r->bad = 1;
+	return (int64_t)v;
 }
 
 /* DW_EH_PE_* pointer encodings; `indirect` is refused (not used in FDEs). */

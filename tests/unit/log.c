@@ -265,7 +265,7 @@ static void test_records(void)
 {
 	static char big[10240];
 	char prefix[64];
-	int sv[2], saved = dup(2), lines, plen, fit;
+	int sv[2], saved = fcntl(2, F_DUPFD_CLOEXEC, 3), lines, plen, fit;
 	ssize_t n, len;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 || saved < 0) {
@@ -368,7 +368,7 @@ static void test_journal(void)
 	char jpath[300], js[64];
 	const char *want;
 	struct stat st;
-	int saved = dup(2), fd;
+	int saved = fcntl(2, F_DUPFD_CLOEXEC, 3), fd;
 
 	snprintf(jpath, sizeof(jpath), "%s/journal", dir);
 	fd = open(jpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
@@ -559,7 +559,7 @@ static void test_errno_and_losses(void)
 	ok(matches(buf, "^" TS_RE " info  \\[main\\] kept writing\n$"), "... and keeps writing to the old file");
 
 	/* fds 0-2 stay free for stdio even when one is closed. */
-	int in = dup(0);
+	int in = fcntl(0, F_DUPFD_CLOEXEC, 3);
 	close(0);
 	log_open(path);
 	ok(log_fd() > 2, "with stdin closed, the log descriptor is still > 2 (%d)", log_fd());
