@@ -47,7 +47,7 @@ struct conn {
 	struct reactor_watch w;
 	struct reactor_timer hb, deadline;
 	int fd;
-	bool logged_on, want_out, truncated_logged;
+	bool logged_on, want_out, truncated_logged, steady;
 	int64_t interval_ns;
 	struct instance *parent;
 	struct instance *child[MAX_CHILDREN];
@@ -284,6 +284,13 @@ static void hb_cb(struct reactor *r, struct reactor_timer *t)
 	(void)r;
 	send_heartbeat(c);
 	reactor_timer_set_in(P.r, &c->hb, c->interval_ns);
+	if (!c->steady) {
+		/* one interval up: a daemon, not a one-shot client */
+		c->steady = true;
+		store_steady(c->parent, c);
+		for (unsigned i = 0; i < c->nchild; i++)
+			store_steady(c->child[i], c);
+	}
 }
 
 static void deadline_cb(struct reactor *r, struct reactor_timer *t)

@@ -15,7 +15,7 @@
  *   'U' update    u64 key, i64 t, u8 binnable, str message, str who
  *   'C' close     u64 key, i64 t, u8 state (1 cleared, 2 binned), u8 notify, str who
  *   'D' notified  u64 key, i64 t, str who (the binned notice went out)
- *   'I' instance  i64 t, u8 up, u8 parent, str app_type, str instance
+ *   'I' instance  i64 t, u8 up, u8 flags (1 parent, 2 steady), str app_type, str instance
  *   'K' next key  u64 (snapshots: keys are never reused)
  * Replay ignores records about keys it does not hold (pruned history).
  */
@@ -305,11 +305,6 @@ static void w_str(const void *p, size_t n)
 	rlen += n;
 }
 
-static void w_cstr(const char *s)
-{
-	w_str(s, strlen(s));
-}
-
 /* ---- records: decoding and applying ----------------------------------------------- */
 
 struct rd {
@@ -558,8 +553,8 @@ static int apply_instance(struct rd *r)
 	if (in->up != !!up)
 		S.st.instances_up += up ? 1 : (uint64_t)-1;
 	in->up = up;
-	in->parent = parent;
-	in->known_parent |= parent;
+	in->parent = parent & 1;
+	in->steady |= (parent & 2) != 0;
 	in->since = t;
 	return 0;
 }
@@ -615,7 +610,7 @@ static void rec_instance(struct instance *in, bool up, bool parent)
 	w_u8('I');
 	w_u64((uint64_t)time_real_ns());
 	w_u8(up);
-	w_u8(parent);
+	w_u8((uint8_t)(parent | (in->steady ? 2 : 0)));
 	w_str(in->app_type, in->app_type_len);
 	w_str(in->name, in->name_len);
 	commit();
@@ -817,11 +812,21 @@ void store_lost(struct instance *in, struct conn *c, const char *why)
 		return;
 	in->conn = NULL;
 	rec_instance(in, false, in->parent);
-	if (in->parent) {
-		log_info("instance %s (%s) down: %s; alert in %" PRId64 " s unless it comes back", in->name,
-			 in->app_type, why, S.cfg.down_grace_ns / LULL_NSEC_PER_SEC);
+	if (in->parent && in->steady) {
+		log_info("instance %s (%s) down: %s; alert in %.3g s unless it comes back", in->name,
+			 in->app_type, why, (double)S.cfg.down_grace_ns / 1e9);
 		arm_grace(in);
+	} else {
+		log_info("instance %s (%s) gone: %s", in->name, in->app_type, why);
 	}
+}
+
+void store_steady(struct instance *in, struct conn *c)
+{
+	if (in->conn != c || in->steady)
+		return;
+	in->steady = true;
+	rec_instance(in, true, in->parent);
 }
 
 /* ---- history expiry --------------------------------------------------------------- */
@@ -901,7 +906,7 @@ void store_start(void)
 			/* xmond stopped while it was connected: down since now */
 			rec_instance(in, false, in->parent);
 		}
-		if (!in->up && in->parent && !find_open(in, STORE_DOWN_ID, strlen(STORE_DOWN_ID), true))
+		if (!in->up && in->parent && in->steady && !find_open(in, STORE_DOWN_ID, strlen(STORE_DOWN_ID), true))
 			arm_grace(in);
 	}
 	prune_now();
@@ -961,7 +966,7 @@ static int emit(void *arg, struct journal *j)
 		w_u8('I');
 		w_u64((uint64_t)in->since);
 		w_u8(in->up);
-		w_u8(in->parent);
+		w_u8((uint8_t)(in->parent | (in->steady ? 2 : 0)));
 		w_str(in->app_type, in->app_type_len);
 		w_str(in->name, in->name_len);
 		r = journal_snap_record(j, rb, rlen);

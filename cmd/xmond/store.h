@@ -46,7 +46,9 @@ struct instance {
 	uint16_t app_type_len, name_len;
 	bool up;                   /* a connection is logged on as it */
 	bool parent;               /* it was the parent logon of that connection */
-	bool known_parent;         /* it has ever been a parent logon */
+	bool steady;               /* a connection of it lasted a heartbeat interval:
+				    * liveness alerts are for steady instances only,
+				    * not for one-shot clients (xmonctl, cron jobs) */
 	int64_t since;             /* CLOCK_REALTIME ns of the last up/down change */
 	struct conn *conn;         /* the current connection, NULL when down */
 	struct reactor_timer grace;
@@ -119,6 +121,9 @@ void store_logon(struct instance *in, struct conn *c, bool parent);
 /* Try again to deliver queued binned notices of `in` (its connection's
  * output buffer has room again). */
 void store_deliver(struct instance *in);
+
+/* Connection c, current for `in`, has lasted one heartbeat interval. */
+void store_steady(struct instance *in, struct conn *c);
 
 /* Connection c is gone or stopped answering: if it is still the current
  * connection of `in`, the instance goes down and its grace period starts. */
