@@ -189,6 +189,24 @@ wait_for "down alert cleared" 10 test "$(alert_field live1 down state)" = cleare
 is "$(alert_field live1 down state)" "cleared" "the instance logs on again: the liveness alert is cleared"
 kill -9 $LVPID
 
+# ---- 7b. heartbeats, status deadline, logon deadline -------------------------------
+kill -9 $MAINPID; wait $MAINPID 2> /dev/null
+XLISTEN=127.0.0.1:$PPORT xmond_start main3 "$TMP/state" --down-grace 1s --logon-timeout 2s
+MAINPID=$XPID
+peer heartbeat "$TMP/main3.log"
+
+# ---- 7c. /metrics ------------------------------------------------------------------
+api /metrics > "$TMP/metrics"
+mfail=0
+for m in 'xmond_connections ' 'xmond_instances{state="down"}' 'xmond_alerts_open_by_app_type{app_type="lim.t"} 10000' \
+	'xmond_messages_in_total{type="create"}' 'xmond_messages_out_total{type="heartbeat"}' \
+	'xmond_protocol_errors_total{kind="bad_magic"}' 'xmond_journal_bytes ' 'xmond_fsync_seconds_bucket{le="+Inf"}' \
+	'xmond_compactions_total '; do
+	grep -qF "$m" "$TMP/metrics" || { mfail=1; diag "/metrics lacks $m"; }
+done
+ok $mfail "/metrics: connections, instances, open alerts by app type, messages in/out, errors, journal, fsync histogram, compactions"
+diag "$(grep -E '^xmond_fsync_seconds_(sum|count)' "$TMP/metrics" | tr '\n' ' ')"
+
 # ---- 8. echod end to end ----------------------------------------------------------------
 EPORT=$(free_port)
 "$BIN/echod" --listen 127.0.0.1:$EPORT --log "$TMP/echod.log" --xmon 127.0.0.1:$PPORT --app-type echod.t \
@@ -204,6 +222,26 @@ code POST /api/alerts/$ekey/bin > /dev/null
 wait_for "echod saw the bin" 10 log_has "$TMP/echod.log" "binned"
 ok $(log_has "$TMP/echod.log" "xmon: alert [0-9]+ binned"; echo $?) "binning it reaches echod"
 kill $EPID
+
+# ---- 8b. bearer token, config file ------------------------------------------------
+kill -9 $MAINPID; wait $MAINPID 2> /dev/null
+echo "0123456789abcdef0123" > "$TMP/token"
+printf '# a comment\nmax-alerts = 2\nhttp-token = %s\ndown-grace = 7s\n' "$TMP/token" > "$TMP/xmond.conf"
+XLISTEN=127.0.0.1:$PPORT xmond_start tok "$TMP/state" --config "$TMP/xmond.conf" --max-alerts 3
+MAINPID=$XPID
+TOK='Authorization: Bearer 0123456789abcdef0123'
+is "$(code GET /api/alerts)" 401 "with --http-token (from the config file): no token -> 401"
+is "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong' "http://127.0.0.1:$HPORT/api/alerts")" 401 "  a wrong token -> 401"
+is "$(curl -s -o /dev/null -w '%{http_code}' -H "$TOK" "http://127.0.0.1:$HPORT/api/alerts")" 200 "  the token -> 200"
+is "$(code GET /healthz)" 200 "  /healthz needs none"
+for i in 1 2 3 4; do ctl --app-type conf.t --instance conf1 raise "a$i" > /dev/null; done
+is "$(curl -s -H "$TOK" "http://127.0.0.1:$HPORT/api/alerts?instance=conf1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')" 3 \
+	"the flag --max-alerts 3 wins over the config file's 2"
+"$BIN/xmond" --listen 127.0.0.1:0 --http 0.0.0.0:0 --http-token "$TMP/token" --state-dir "$TMP/state-nl" --log "$TMP/nl.log" 2> /dev/null &
+NLPID=$!; track $NLPID; disown $NLPID
+wait_for "non-loopback with a token starts" 10 log_has "$TMP/nl.log" "xmond ready"
+ok $? "a non-loopback --http with --http-token starts"
+kill $NLPID
 
 # ---- 9. durability: kill -9 at random moments -----------------------------------------
 kill -9 $MAINPID; wait $MAINPID 2> /dev/null

@@ -338,6 +338,55 @@ def check_limit(logpath):
     s.close()
 
 
+def check_heartbeat(logpath):
+    """Interval 1 s: heartbeats at once and every second; no status updates
+    for two intervals: closed, instance down."""
+    s = connect()
+    s.sendall(logon("h", 1, "hb.t", "hb1"))
+    t0 = time.time()
+    times = []
+    s.settimeout(5)
+    while len(times) < 3:
+        b = recv_exact(s, 4)
+        if b != b"\0\0\0\0":
+            break
+        times.append(time.time() - t0)
+        s.sendall(status())
+    gaps = [round(b - a, 2) for a, b in zip(times, times[1:])]
+    out(len(times) == 3 and times[0] < 0.5 and all(0.8 < g < 1.3 for g in gaps),
+        "heartbeat: first at once (%.0f ms), then every 1 s as the logon asked (%s)" % (times[0] * 1e3 if times else -1, gaps))
+    t1 = time.time()
+    s.settimeout(10)
+    n = 0
+    try:
+        while True:
+            b = s.recv(4)
+            if not b:
+                break
+            n += 1
+    except ConnectionResetError:
+        pass
+    dt = time.time() - t1
+    out(2.0 < dt < 3.5 and "no status update for two heartbeat intervals" in open(logpath).read(),
+        "heartbeat: no status update for two intervals: closed after %.2f s (%d heartbeats unanswered), logged" % (dt, n))
+    st, body = api("/api/instances")
+    out([i["state"] for i in body["instances"] if i["instance"] == "hb1"] == ["down"], "heartbeat: the instance is down")
+    # interval byte 0 means 5 s
+    s = connect()
+    s.sendall(logon("h", 0, "hb.t", "hb0"))
+    recv_exact(s, 4)
+    t0 = time.time()
+    b = recv_exact(s, 4, 8)
+    out(b == b"\0\0\0\0" and 4.7 < time.time() - t0 < 5.6, "heartbeat: interval 0 means 5 s (%.2f s)" % (time.time() - t0))
+    s.close()
+    # a connection that never logs on is closed at --logon-timeout
+    s = connect()
+    s.sendall(b"\x00")
+    t0 = time.time()
+    c = closed_by_peer(s, 10)
+    out(c and "no logon in time" in open(logpath).read(), "slowloris: a connection that never completes its logon is closed (%.2f s)" % (time.time() - t0))
+
+
 def load(seed, ready):
     """50 clients, each a connection: create / update / clear at random, forever;
     touches `ready` once every client has its first heartbeat."""
@@ -377,7 +426,7 @@ def load(seed, ready):
                     pass
             except (BlockingIOError, OSError):
                 pass
-        time.sleep(0.01)
+        time.sleep(0.04)
 
 
 def compare(before_path, after_path):
@@ -417,6 +466,8 @@ def main():
         check_bad(sys.argv[4])
     elif cmd == "limit":
         check_limit(sys.argv[4])
+    elif cmd == "heartbeat":
+        check_heartbeat(sys.argv[4])
     elif cmd == "load":
         load(sys.argv[4], sys.argv[5])
     elif cmd == "api":
