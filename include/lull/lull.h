@@ -18,6 +18,7 @@
 #include "lull/log.h"
 #include "lull/notify.h"
 #include "lull/loop.h"
+#include "lull/reactor.h"
 #include "lull/crash.h"
 #include "lull/resolve.h"
 #include "lull/xmon_wire.h"
