@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
 #include "internal.h"
 #include "lull/log.h"
@@ -38,40 +37,6 @@ static char log_path_[PATH_MAX];
 static atomic_int log_level_init_;
 
 static __thread char thread_name_[16];
-
-int lull_write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-pid_t lull_gettid(void)
-{
-	return (pid_t)syscall(SYS_gettid);
-}
-
-size_t lull_strlcpy(char *dst, const char *s, size_t cap)
-{
-	size_t n = strnlen(s, cap - 1);
-
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-	return n;
-}
 
 /* journald sets JOURNAL_STREAM=dev:ino for the stream it reads; only if it
  * is still our stderr (not inherited by a child whose stderr moved). */
