@@ -13,7 +13,9 @@
 #include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -506,6 +508,76 @@ static void test_errno_and_losses(void)
 	close(in);
 }
 
+/* ---- writes cut short ---- */
+
+/* In a child: RLIMIT_FSIZE at `limit` bytes (SIGXFSZ ignored, so write
+ * returns short or fails with EFBIG), log `first`, lift the limit, log
+ * "after". Exits with the number of records `first` added to log_lost(). */
+static void fsize_child(rlim_t limit, const char *first)
+{
+	struct rlimit rl, old;
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		getrlimit(RLIMIT_FSIZE, &old);
+		rl = old;
+		rl.rlim_cur = limit;
+		setrlimit(RLIMIT_FSIZE, &rl);
+		uint64_t lost0 = log_lost();
+		log_info("%s", first);
+		int lost = (int)(log_lost() - lost0);
+		setrlimit(RLIMIT_FSIZE, &old);
+		log_info("after");
+		_exit(lost);
+	}
+	waitpid(pid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 1, "... the record counts in log_lost()");
+}
+
+static void test_short_write(void)
+{
+	char big[201];
+
+	memset(big, 'x', 200);
+	big[200] = '\0';
+	/* Our own write cut short at the size limit: the rest is never
+	 * written; our next record ends the fragment with the marker. */
+	clear();
+	fsize_child(50, big);
+	ok(matches(got(), "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{15}Z info  \\[main\\] x{9}"
+			  "\\.\\.\\.\\[cut short: record lost\\]\n" TS_RE " info  \\[main\\] after\n" TS_RE
+			  " warn  \\[main\\] log: 1 record\\(s\\) lost to write errors \\(last: [^)]+\\)\n$"),
+	   "a write cut short at RLIMIT_FSIZE: 50 bytes (41 of prefix, 9 x), then the marker, then the next record");
+	ok(strstr(buf, strerror(EFBIG)) != NULL, "... the loss report names EFBIG (%s)", strerror(EFBIG));
+	ok(!strstr(buf, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), "... no byte of the remainder was written");
+
+	/* Another process's fragment: this one's write fails (nothing
+	 * written, EFBIG), so once it can write again it looks at the end of
+	 * the file and ends the fragment it finds there. */
+	clear();
+	fsize_child(50, big);
+	fsize_child(50, "second process");
+	ok(matches(got(), "^" TS_RE " info  \\[main\\] x{9}\\.\\.\\.\\[cut short: record lost\\]\n" TS_RE
+			  " info  \\[main\\] after\n" TS_RE " warn  \\[main\\] log: 1 record.*\n" TS_RE
+			  " info  \\[main\\] after\n" TS_RE " warn  \\[main\\] log: 1 record.*\n$"),
+	   "two processes: one marker, every other line whole");
+
+	/* A process whose writes failed but left nothing (the file ends with
+	 * a newline) writes no marker. */
+	clear();
+	log_info("whole");
+	fsize_child(10, "fails whole");
+	ok(matches(got(), "^" TS_RE " info  \\[main\\] whole\n" TS_RE " info  \\[main\\] after\n" TS_RE
+			  " warn  \\[main\\] log: 1 record\\(s\\) lost to write errors \\(last: [^)]+\\)\n$"),
+	   "a failed write that left no fragment: no marker");
+
+	/* This process saw none of it: its next record is plain. */
+	log_info("parent");
+	ok(matches(got(), "\n" TS_RE " info  \\[main\\] parent\n$"), "a process whose writes did not fail writes plainly");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--lull-debug-child"))
@@ -528,6 +600,8 @@ int main(int argc, char **argv)
 	is_int(log_open(path), 0, "log_open(file) again");
 	test_levels();
 	test_errno_and_losses();
+	is_int(log_open(path), 0, "log_open(file) for writes cut short");
+	test_short_write();
 	test_lull_debug(argv[0], 1);
 	test_lull_debug(argv[0], 0);
 
