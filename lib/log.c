@@ -39,7 +39,10 @@ static atomic_uint log_suspect_;   /* writes that failed or were cut short */
 static char log_path_[PATH_MAX];
 static atomic_int log_level_init_;
 
+/* The thread's name, NUL-padded to 16 bytes so that a record copies it
+ * with one fixed-size copy, and its length. */
 static __thread char thread_name_[16];
+static __thread size_t thread_name_len_;
 
 /* journald sets JOURNAL_STREAM=dev:ino for the stream it reads; only if it
  * is still our stderr (not inherited by a child whose stderr moved). */
@@ -157,7 +160,8 @@ void log_toggle_debug(void)
 
 void log_set_thread_name(const char *name)
 {
-	lull_strlcpy(thread_name_, name, sizeof(thread_name_));
+	memset(thread_name_, 0, sizeof(thread_name_));
+	thread_name_len_ = lull_strlcpy(thread_name_, name, sizeof(thread_name_));
 }
 
 const char *log_thread_name(void)
@@ -167,7 +171,7 @@ const char *log_thread_name(void)
 
 		prctl(PR_GET_NAME, comm, 0, 0, 0);
 		comm[15] = '\0';
-		lull_strlcpy(thread_name_, comm[0] ? comm : "?", sizeof(thread_name_));
+		log_set_thread_name(comm[0] ? comm : "?");
 	}
 	return thread_name_;
 }
@@ -243,7 +247,9 @@ static size_t format_prefix(char *p, enum log_level level, int journal, int64_t 
 		p[n++] = ' ';
 	}
 	p[n++] = '[';
-	n += lull_strlcpy(p + n, log_thread_name(), 16);
+	log_thread_name();   /* sets the name on first use */
+	memcpy(p + n, thread_name_, sizeof(thread_name_));
+	n += thread_name_len_;
 	p[n++] = ']';
 	p[n++] = ' ';
 	return n;

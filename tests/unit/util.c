@@ -1,5 +1,6 @@
 /* Unit tests for lib/util.c: lull_write_all (EINTR and short writes
- * retried, errors returned as -errno), lull_gettid, lull_strlcpy.
+ * retried, errors returned as -errno), lull_gettid, lull_strlcpy,
+ * lull_copy.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -164,11 +165,39 @@ static void test_strlcpy(void)
 	is_int(d[0], 'x', "... and dst untouched");
 }
 
+/* ---- lull_copy ---- */
+
+static void test_copy(void)
+{
+	char src[160], dst[176];
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (char)('A' + i % 53);
+	/* Every length up to 150 at every alignment of 0..7 both sides: the
+	 * bytes arrive, and the guard bytes around dst are untouched. */
+	for (size_t n = 0; n <= 150; n++) {
+		for (size_t so = 0; so < 8; so++) {
+			for (size_t d = 0; d < 8; d++) {
+				memset(dst, '#', sizeof(dst));
+				lull_copy(dst + 8 + d, src + so, n);
+				if (memcmp(dst + 8 + d, src + so, n))
+					bad++;
+				for (size_t i = 0; i < sizeof(dst); i++)
+					if ((i < 8 + d || i >= 8 + d + n) && dst[i] != '#')
+						bad++;
+			}
+		}
+	}
+	is_int(bad, 0, "lull_copy: lengths 0..150 at every alignment, exact bytes, nothing outside");
+}
+
 int main(void)
 {
 	test_write_all();
 	test_gettid();
 	test_strlcpy();
+	test_copy();
 	plan(tap_n);
 	return done_testing();
 }
