@@ -223,7 +223,6 @@ static const char *how_tag(enum unwind_how how)
 	case UW_HOW_SCAN: return " [scan]";
 	case UW_HOW_SP: return " [sp]";
 	case UW_HOW_FP: return " [fp]";
-	case UW_HOW_GUESS: return " [guess]";
 	default: return "";
 	}
 }
@@ -235,7 +234,7 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how, int sigreturn, int tainted)
+static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how, int sigreturn)
 {
 	struct out o = { .n = 0 };
 	uintptr_t lookup = exact ? pc : pc - 1, start = 0;
@@ -284,8 +283,6 @@ static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how, int 
 	if (sigreturn)
 		out_str(&o, " <signal handler called>");
 	out_str(&o, how_tag(how));
-	if (tainted && how != UW_HOW_GUESS)
-		out_str(&o, " [after guess]");
 	out_flush(&o);
 }
 
@@ -319,7 +316,7 @@ static int print_backtrace(const ucontext_t *uc, uint64_t *a2l, int *na2l)
 			out_flush(&o);
 			repeats = 0;
 		}
-		print_frame(n, pc, c.exact_pc, c.how, unwind_is_sigreturn(&c, pc), c.tainted);
+		print_frame(n, pc, c.exact_pc, c.how, unwind_is_sigreturn(&c, pc));
 		m = sym_module_of(&syms, c.exact_pc ? pc : pc - 1);
 		if (a2l && m == &syms.mod[0] && *na2l < MAX_FRAMES)
 			a2l[(*na2l)++] = (c.exact_pc ? pc : pc - 1) - m->bias;
@@ -335,7 +332,16 @@ static int print_backtrace(const ucontext_t *uc, uint64_t *a2l, int *na2l)
 		out_str(&o, " more times");
 		out_flush(&o);
 	}
-	if (r < 0) {
+	if (r == -2) {
+		struct out o = { .n = 0 };
+		uint64_t pc = c.reg[UW_RIP];
+		const char *name = sym_lookup(&syms, c.exact_pc ? pc : pc - 1, NULL);
+
+		out_str(&o, "    (no return address on the stack validates as a call to ");
+		out_str(&o, name ? name : "the code at the last pc");
+		out_str(&o, ": no further frames are shown)");
+		out_flush(&o);
+	} else if (r < 0) {
 		struct out o = { .n = 0 };
 
 		out_str(&o, "    (no further frames could be found)");
