@@ -34,6 +34,7 @@ int unwind_inject_fault_depth;
 #define FDE_SCAN_BYTES 65536
 #define TAIL_SCAN_BYTES 1024    /* body of a function searched for tail jumps */
 #define TAIL_DEPTH 2            /* call target -> function -> fn */
+#define ANCHOR_MAX_FRAMES 16    /* libc frames crossed to find one with CFI */
 #define CALLEE_SAVED ((1u << UW_RBX) | (1u << UW_RBP) | (1u << UW_R12) | (1u << UW_R13) | \
 		      (1u << UW_R14) | (1u << UW_R15))
 
@@ -1009,4 +1010,70 @@ int unwind_step(struct unwind_cursor *c)
 		}
 	}
 	return -2;
+}
+
+/* The CFA rule of the FDE covering pc, when it is register + offset. */
+static int cfa_rule_at(const struct unwind_cursor *c, uintptr_t pc, unsigned *reg, int64_t *off)
+{
+	const struct sym_module *m = sym_module_of(c->syms, pc);
+	struct cfa_state init, st;
+	struct fde f;
+
+	if (!m || !find_fde(m, pc, &f))
+		return 0;
+	memset(&init, 0, sizeof(init));
+	if (run_cfa(&f.cie, f.cie.insn, f.cie.insn_end, f.pc_begin, UINT64_MAX, &init, NULL) < 0)
+		return 0;
+	st = init;
+	if (run_cfa(&f.cie, f.insn, f.insn_end, f.pc_begin, pc, &st, &init) < 0 || st.cfa_expr)
+		return 0;
+	*reg = st.cfa_reg;
+	*off = st.cfa_off;
+	return 1;
+}
+
+int unwind_has_cfi(const struct unwind_cursor *c, uintptr_t pc)
+{
+	const struct sym_module *m = sym_module_of(c->syms, pc);
+	struct fde f;
+
+	return m && find_fde(m, pc, &f);
+}
+
+int unwind_cfi_anchor(const struct unwind_cursor *start, greg_t *gregs)
+{
+	static const int map[UW_NREGS] = {
+		REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI, REG_RBP, REG_RSP,
+		REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP,
+	};
+	struct unwind_cursor c = *start, next;
+	uintptr_t target;
+	unsigned reg;
+	int64_t off;
+	int len;
+
+	if (unwind_has_cfi(&c, c.reg[UW_RIP]))
+		return 0;   /* gdb unwinds it as it is */
+	for (int n = 0; n < ANCHOR_MAX_FRAMES; n++) {
+		if (unwind_step(&c) != 1 || c.how == UW_HOW_SIGFRAME)
+			return 0;
+		if (unwind_has_cfi(&c, c.reg[UW_RIP] - 1))
+			break;
+	}
+	if (!unwind_has_cfi(&c, c.reg[UW_RIP] - 1) || !(len = call_before(&c, c.reg[UW_RIP], &target)))
+		return 0;
+	/* An rbp-based CFA with rbp lost in the code without CFI: rbp is
+	 * the CFA (the caller's sp, from one more step) minus the offset. */
+	if (!(c.valid & (1u << UW_RBP)) && cfa_rule_at(&c, c.reg[UW_RIP] - 1, &reg, &off) && reg == UW_RBP) {
+		next = c;
+		if (unwind_step(&next) != 1)
+			return 0;
+		c.reg[UW_RBP] = next.reg[UW_RSP] - (uint64_t)off;
+		c.valid |= 1u << UW_RBP;
+	}
+	for (int i = 0; i < UW_NREGS; i++)
+		if (c.valid & (1u << i))
+			gregs[map[i]] = (greg_t)c.reg[i];
+	gregs[REG_RIP] = (greg_t)(c.reg[UW_RIP] - (uint64_t)len);
+	return 1;
 }

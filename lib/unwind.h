@@ -53,6 +53,17 @@ int unwind_read(const struct unwind_cursor *c, uintptr_t addr, void *dst, size_t
 /* Whether pc is the rt_sigreturn stub a signal handler returns into. */
 int unwind_is_sigreturn(const struct unwind_cursor *c, uintptr_t pc);
 
+/* Whether the FDE of some loaded object covers pc. */
+int unwind_has_cfi(const struct unwind_cursor *c, uintptr_t pc);
+
+/* For a thread stopped in code without CFI (Debian's musl): rewrite
+ * gregs (a ucontext's) to the first caller that has CFI, stopped at its
+ * call instruction, so that a debugger reading the signal frame in a core
+ * unwinds from there. `start` is a cursor fresh from unwind_init on that
+ * context. Returns 1 when gregs were rewritten, 0 when the context's pc
+ * has CFI (nothing to do) or no such caller was found. */
+int unwind_cfi_anchor(const struct unwind_cursor *start, greg_t *gregs);
+
 /* Test hook: unwind_step faults on purpose at this depth (0 = never). */
 extern int unwind_inject_fault_depth;
 
