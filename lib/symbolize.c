@@ -333,6 +333,11 @@ int sym_in_text(const struct sym_table *t, uintptr_t addr)
 
 const char *sym_lookup(const struct sym_table *t, uintptr_t addr, uintptr_t *start)
 {
+	return sym_lookup_size(t, addr, start, NULL);
+}
+
+const char *sym_lookup_size(const struct sym_table *t, uintptr_t addr, uintptr_t *start, size_t *size)
+{
 	const struct sym_module *m = sym_module_of(t, addr);
 	size_t lo = 0, hi;
 	uint64_t a;
@@ -362,5 +367,23 @@ const char *sym_lookup(const struct sym_table *t, uintptr_t addr, uintptr_t *sta
 		return NULL;
 	if (start)
 		*start = (uintptr_t)s->st_value + m->bias;
+	if (size)
+		*size = (size_t)s->st_size;
 	return m->strtab + s->st_name;
+}
+
+uintptr_t sym_find(const struct sym_table *t, uintptr_t near, const char *name, size_t len)
+{
+	const struct sym_module *m = sym_module_of(t, near);
+
+	if (!m)
+		return 0;
+	for (size_t i = 0; i < m->nindex; i++) {
+		const Elf64_Sym *s = &m->syms[m->index[i]];
+
+		if (s->st_name < m->strtab_len && m->strtab_len - s->st_name > len &&
+		    !memcmp(m->strtab + s->st_name, name, len) && m->strtab[s->st_name + len] == '\0')
+			return (uintptr_t)s->st_value + m->bias;
+	}
+	return 0;
 }

@@ -54,11 +54,29 @@ SCEN = {
     'logbusy': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
     'dual': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', {'crasher-0', 'crasher-1'}, 'dual'),
     'thread': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', {'crasher'}, 'tchain'),
+    'qsort': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+    'bsearch': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+    'tsearch': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+    'twalk': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+    'once': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+    'atexit': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+}
+# Callbacks: libc calls a function of crashme, which crashes. The libc
+# frames allowed between the callback and callback_here, which called
+# libc (musl's names; 'libc' is glibc's libc.so.6+0x.. without a symbol):
+# anything else there is a stale return address taken for a frame.
+CALLBACK_LIBC = {
+    'qsort': {'sift', 'trinkle', '__qsort_r', 'qsort', 'qsort_r', 'wrapper_cmp', 'libc'},
+    'bsearch': {'bsearch', 'libc'},
+    'tsearch': {'tsearch', '__tsearch', 'libc'},
+    'twalk': {'twalk', 'walk', 'libc'},
+    'once': {'__pthread_once_full', 'pthread_once', '__pthread_once', 'libc'},
+    'atexit': {'__funcs_on_exit', 'exit', '__run_exit_handlers', 'libc'},
 }
 ORDER = list(SCEN)
 # scenarios whose chain gdb gives as reference (the others borrow one)
 GDB_SCEN = ['segv', 'memcpy', 'strlen', 'abort', 'assert', 'kill', 'fpe', 'ill', 'bus',
-            'nullcall', 'overflow', 'overflow-thread', 'insig', 'logbusy', 'thread']
+            'nullcall', 'overflow', 'overflow-thread', 'insig', 'logbusy', 'thread'] + list(CALLBACK_LIBC)
 THREAD_SCEN = {'thread', 'dual', 'overflow-thread'}
 
 def emit(*fields):
@@ -487,16 +505,23 @@ def own_chain(names, own, terminal):
 def intruders(frames, own, terminal, scen=None):
     """Frames that are not our code between our first frame and the
     terminal one: libc has no business there, except in insig, where the
-    signal frame and raise() sit between usr1_handler and crash_here."""
+    signal frame and raise() sit between usr1_handler and crash_here, and
+    in the callback scenarios, where the libc function that calls back
+    (CALLBACK_LIBC names only) sits between the callback and
+    callback_here."""
     names = [f.name for f in frames]
     firsts = [k for k, n in enumerate(names) if n in own]
     if not firsts:
         return []
     end = names.index(terminal) if terminal in names else len(names)
     lo = hi = -1
+    allowed = None
     if scen == 'insig' and 'usr1_handler' in names and 'crash_here' in names:
         lo, hi = names.index('usr1_handler'), names.index('crash_here')
-    return [frames[k].text for k in range(firsts[0], end) if names[k] not in own and not lo < k < hi]
+    if scen in CALLBACK_LIBC and 'callback_here' in names:
+        lo, hi, allowed = firsts[0], names.index('callback_here'), CALLBACK_LIBC[scen]
+    return [frames[k].text for k in range(firsts[0], end)
+            if names[k] not in own and not (lo < k < hi and (allowed is None or names[k] in allowed))]
 
 
 def is_subsequence(rep, ref):
@@ -669,8 +694,9 @@ class Checker:
         terminal = 'loop_start' if scen in THREAD_SCEN else 'main'
         own = self.info[v]['own']
         cands = []
-        # gdb cannot unwind musl's raise(): it has no CFI (research 11)
-        musl_raise = self.info[v]['musl'] and src in ('abort', 'assert', 'insig')
+        # gdb cannot unwind musl's raise(), nor the libc functions that
+        # call back: they have no CFI (research 11)
+        musl_raise = self.info[v]['musl'] and (src in ('abort', 'assert', 'insig') or src in CALLBACK_LIBC)
         if not musl_raise:
             cands.append((b, 'gdb on %s' % b))
         if GLIBC_REF in self.variants and b != GLIBC_REF:
@@ -684,7 +710,7 @@ class Checker:
             chain = own_chain(g[0], own, terminal)
             if chain and chain[-1] == terminal:
                 if musl_raise:
-                    desc += ", as gdb loses the frames after musl's raise(), which has no CFI"
+                    desc += ", as gdb loses the frames after musl's raise() or qsort() etc., which have no CFI"
                 elif why:
                     desc += ' (' + '; '.join(why) + ')'
                 return chain, terminal, desc
@@ -781,10 +807,15 @@ class Checker:
                     p.append('frame 0 pc %#x is not the interrupted rip %s' % (cs.frames[0].pc, m.group(1)))
                 if [f.n for f in cs.frames] != list(range(len(cs.frames))):
                     p.append('frame numbers not 0..n-1: %s' % [f.n for f in cs.frames])
-            if rep.a2l_bin is None:
+            if rep.a2l_bin is None and any(f.sym for f in cs.frames):
+                # (a trace of only '??' frames, as a return into a smashed
+                # address, has no address of the executable to list)
                 p.append('no "*** addr2line -f -i -e BIN ADDR..." line')
         if rep.raw_fault:
             p.append('"fault inside the crash handler": the handler itself faulted')
+        guessed = [f.text for sec in rep.sections for f in sec.frames if f.tag == 'guess' or f.after_guess]
+        if guessed:
+            p.append('guessed frames (a return address that does not validate is not a frame): %s' % guessed[:3])
         if rep.malformed:
             p.append('malformed or misplaced report lines: %s' % rep.malformed[:5])
         if rep.interleaved:
@@ -954,6 +985,10 @@ class Checker:
            % (r.label, fmt_chain(allowed, optional)),
            'report (own frames): ' + ' '.join(got),
            'report frames:\n' + show_frames(cs.frames if cs else []))
+        notes = cs.notes if cs else []
+        ok(terminal in got or any('validates as a call to' in n or 'no further frames' in n for n in notes),
+           '%s: a trace that stops at the damage says so in one line, with no guesses' % r.label,
+           'notes: %s' % notes, 'report frames:\n' + show_frames(cs.frames if cs else []))
         need = [n for n in above if n not in optional]
         todo([n for n in got if n in need] == need,
              '%s: names: frames above the damage recovered (%s)' % (r.label, ' '.join(need)),
@@ -966,6 +1001,9 @@ class Checker:
         if rep is None or rep.crashing is None or not rep.crashing.frames:
             return
         frames = rep.crashing.frames
+        if not any(f.sym for f in frames):
+            skip('%s: file:line equals addr2line' % L, 'no frame in the executable (%s)' % frames[0].text)
+            return
         bias = rep.bias
         # which address each frame stands for: the addr2line line lists,
         # in order, one per frame of the executable: pc (frame 0, or a
