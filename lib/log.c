@@ -163,8 +163,11 @@ void log_toggle_debug(void)
 
 void log_set_thread_name(const char *name)
 {
+	size_t n = strnlen(name, sizeof(thread_name_) - 1);
+
 	memset(thread_name_, 0, sizeof(thread_name_));
-	thread_name_len_ = lull_strlcpy(thread_name_, name, sizeof(thread_name_));
+	memcpy(thread_name_, name, n);
+	thread_name_len_ = n;
 }
 
 const char *log_thread_name(void)
