@@ -161,7 +161,8 @@ ifeq ($(SAN),1)
 	@echo "make bench measures the release build: run it without SAN=1" >&2; exit 100
 else
 	@$(MAKE) --no-print-directory bench-deps
-	@$(MAKE) --no-print-directory bench-progs
+	@$(MAKE) --no-print-directory -k bench-progs || \
+	  echo "bench: some programs did not build (above); their rows will say so" >&2
 	LULL_BUILD=$(abspath $(O)) bench/run $(BENCH)
 endif
 
