@@ -22,7 +22,7 @@ declare -A name=(
 	[log_log4c]="log4c 1.2 stream appender (default)"
 	[log_spdlog]="spdlog basic_file_sink_mt, flush_on(trace)"
 )
-declare -A skip secs kernel intact rate
+declare -A skip secs cpus kernel intact rate cpurec
 for p in "${progs[@]}"; do need "$p" || skip[$p]=$why; done
 fs_list=()
 [[ -n $shm_dir ]] && fs_list+=(tmpfs)
@@ -51,6 +51,7 @@ for ((rep = 1; rep <= LOG_REPS; rep++)); do
 				rm -f "$f"
 				k="$p|$fs|$th"
 				secs[$k]+="$(field seconds "$r") "
+				cpus[$k]+="$(field cpu_seconds "$r") "
 				kernel[$k]+="$(field in_kernel "$r") "
 				intact[$k]+="$(field intact "$r") "
 			done
@@ -61,6 +62,8 @@ done
 for k in "${!secs[@]}"; do
 	s=$(echo "${secs[$k]}" | median)
 	[[ -n $s ]] && rate[$k]=$(calc "\"%.0f\", $LOG_RECORDS / $s")
+	c=$(echo "${cpus[$k]}" | median)
+	[[ -n $c ]] && cpurec[$k]=$(calc "\"%.0f\", $c * 1e9 / $LOG_RECORDS")
 done
 
 hdr=("logger" "in kernel at return")
@@ -100,6 +103,33 @@ echo "in kernel at return: the file held every record once the last call returne
 echo "close or flush. MANGLED: the file was not exactly one 100-byte line per record (records"
 echo "split, interleaved or lost). worst spread: the largest (max - min) / median of the runs"
 echo "behind one cell of the row."
+
+# The same runs by CPU time: what a record costs the process, which a
+# busy machine (steal, other processes) does not inflate as it does the
+# wall-clock rates above.
+hdr=("logger")
+for fs in "${fs_list[@]}"; do for th in 1 4; do hdr+=("$fs, $th thr: CPU ns/record (x raw)"); done; done
+echo
+row "${hdr[@]}"
+sep "${#hdr[@]}"
+for p in "${progs[@]}"; do
+	[[ -n ${skip[$p]:-} ]] && continue
+	cells=()
+	for fs in "${fs_list[@]}"; do
+		for th in 1 4; do
+			c=${cpurec["$p|$fs|$th"]:-}
+			raw=${cpurec["log_raw|$fs|$th"]:-}
+			if [[ -z $c ]]; then
+				cells+=("failed")
+			else
+				cells+=("$c ($(calc "\"%.2fx\", $c / ${raw:-$c}"))")
+			fi
+		done
+	done
+	row "${name[$p]}" "${cells[@]}"
+done
+echo "CPU: user + system time of the logging process (getrusage), median of the runs, per record;"
+echo "the threads' waits for the file's lock are not in it."
 
 # lull against the raw loop, and against the peers that give the same
 # guarantee (in the kernel at return, intact).
