@@ -426,7 +426,7 @@ static void step(struct http_parser *p, unsigned char c)
 		return;
 	case S_VERSION:
 		if (++p->line_bytes > HTTP_LINE_MAX)
-			return reject(p, 400, "request line too long");
+			return reject(p, 414, "request line too long");
 		if (c == '\r')
 			return version_done(p);
 		if (p->tok_len >= 8)
@@ -435,7 +435,7 @@ static void step(struct http_parser *p, unsigned char c)
 		return;
 	case S_LINE_LF:
 		if (++p->line_bytes > HTTP_LINE_MAX)
-			return reject(p, 400, "request line too long");
+			return reject(p, 414, "request line too long");
 		if (c != '\n')
 			return reject(p, 400, "bare CR");
 		p->sub = S_HSTART;
@@ -734,7 +734,7 @@ struct http_server {
 	struct reactor_watch lw;
 	struct reactor_timer accept_timer;
 	struct reactor_timer ping;
-	struct reactor_defer flush;
+	struct reactor_defer flush, flush2;   /* two stages: see flush_stage() */
 	bool accept_paused, stopping, free_in_flush;
 	struct http_conn *conns, *streams, *dirty, *dead;
 	struct http_stats st;
@@ -1238,13 +1238,9 @@ static void conn_update(struct http_conn *c)
 	if (!conn_write(c))
 		return;
 	if (c->mode == M_READ && !out_pending(c) && !c->closing) {
-		size_t was = c->out.len;
-
 		conn_process(c);   /* a backed-up pipeline goes on */
-		if (c->dead)
-			return;
-		if (c->out.len != was && !conn_write(c))
-			return;
+		if (c->dead || c->dirty)
+			return;    /* its answers go out in the next flush */
 	}
 	if (c->closing && !out_pending(c) && c->mode == M_READ) {
 		if (c->eof) {
@@ -1373,7 +1369,8 @@ static void conn_io(struct reactor *r, struct reactor_watch *w, uint32_t revents
 		if (c->mode == M_READ)
 			conn_process(c);
 	}
-	conn_update(c);
+	if (!c->dead && !c->dirty)
+		conn_update(c);   /* else the end-of-turn flush does it */
 }
 
 /* ---------------------------------------------------------------- accepting */
@@ -1505,11 +1502,28 @@ void *http_conn_user(const struct http_conn *c)
 
 /* ---------------------------------------------------------------- server */
 
-/* End of turn: write what the turn's answers and events queued, then free
- * the connections closed during the turn. */
-static void flush_fn(struct reactor *r, struct reactor_defer *d)
+/* Answers are written at the end of the turn in two deferred stages. The
+ * first, queued when an answer is made, only queues the second, which
+ * therefore runs after every deferred call that callbacks queued during
+ * the turn (the reactor runs them in order): a journal's group commit
+ * queued by a state change is on disk before the answer that shows it. */
+static void flush_stage(struct reactor *r, struct reactor_defer *d)
 {
 	struct http_server *s = (struct http_server *)((char *)d - offsetof(struct http_server, flush));
+
+	if (s->free_in_flush) {
+		if (!s->flush2.queued)
+			free(s);
+		return;
+	}
+	reactor_defer(r, &s->flush2, s->flush2.fn);
+}
+
+/* Write what the turn's answers and events queued, then free the
+ * connections closed during the turn. */
+static void flush_fn(struct reactor *r, struct reactor_defer *d)
+{
+	struct http_server *s = (struct http_server *)((char *)d - offsetof(struct http_server, flush2));
 	struct http_conn *c;
 
 	(void)r;
@@ -1522,7 +1536,7 @@ static void flush_fn(struct reactor *r, struct reactor_defer *d)
 		s->dead = c->next;
 		conn_free(c);
 	}
-	if (s->free_in_flush)
+	if (s->free_in_flush && !s->flush.queued)
 		free(s);
 }
 
@@ -1560,7 +1574,8 @@ struct http_server *http_server_start(struct reactor *r, int listen_fd, const st
 		s->cfg.stream_max_pending = (size_t)1 << 20;
 	reactor_timer_init(&s->accept_timer, accept_retry);
 	reactor_timer_init(&s->ping, ping_fire);
-	s->flush.fn = flush_fn;
+	s->flush.fn = flush_stage;
+	s->flush2.fn = flush_fn;
 	fl = reactor_watch_add(r, &s->lw, listen_fd, EPOLLIN, on_accept);
 	if (fl < 0) {
 		free(s);
@@ -1588,7 +1603,7 @@ void http_server_stop(struct http_server *s)
 		conn_free(c);
 	}
 	/* a queued deferred call still points into s: let it free s */
-	if (s->flush.queued)
+	if (s->flush.queued || s->flush2.queued)
 		s->free_in_flush = true;
 	else
 		free(s);
