@@ -85,6 +85,24 @@ wait_for "xmond asleep" 10 all_asleep $MAINPID
 "$BIN/wakeups" $MAINPID 2 > "$TMP/w-idle"
 is "$(wakeups_total "$TMP/w-idle")" 0 "idle with nothing connected: 0 wakeups in 2 s ($(wakeups_busy_threads "$TMP/w-idle"))"
 
+# ---- 2b. idle with 100 connected instances: heartbeats and nothing else ------------
+rm -f "$TMP/idle.ready"
+python3 "$PEER" idle $PPORT $HPORT 100 2 14 "$TMP/idle.ready" > "$TMP/idle.out" 2>&1 &
+IPID=$!
+wait_for "100 idle instances logged on" 20 test -e "$TMP/idle.ready"
+sleep 1
+"$BIN/wakeups" $MAINPID 10 > "$TMP/w-idle100"
+wait $IPID
+w100=$(wakeups_total "$TMP/w-idle100")
+# per 2 s interval: heartbeat timers (one turn when due together) and the
+# 100 status updates read (some turns read several): at most ~105 a turn
+ok $([ "${w100:-999999}" -le $((5 * 110)) ] && [ "${w100:-0}" -ge 5 ]; echo $?) \
+	"100 idle instances, 2 s interval, 10 s: $w100 wakeups (5 intervals x (heartbeat timers + 100 status reads) at most)"
+wait_for "their liveness alerts" 20 test "$(nalerts 'app_type=idle.t')" = 100
+wait_for "xmond asleep again" 10 all_asleep $MAINPID
+"$BIN/wakeups" $MAINPID 2 > "$TMP/w-idle2"
+is "$(wakeups_total "$TMP/w-idle2")" 0 "after they left: 0 wakeups in 2 s (no timer left behind)"
+
 # ---- 3. xmonctl end to end ----------------------------------------------------------
 id1=$(ctl --app-type ctl.t --instance ctl1 raise "disk 3 full")
 is "$(alert_field ctl1 "$id1" message open)" "disk 3 full" "xmonctl raise: the alert is open in the API"
@@ -238,6 +256,12 @@ is "$(code GET /healthz)" 200 "  /healthz needs none"
 for i in 1 2 3 4; do ctl --app-type conf.t --instance conf1 raise "a$i" > /dev/null; done
 is "$(curl -s -H "$TOK" "http://127.0.0.1:$HPORT/api/alerts?instance=conf1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')" 3 \
 	"the flag --max-alerts 3 wins over the config file's 2"
+# SIGHUP re-reads the config file and the token file
+echo "fedcba9876543210fedcba" > "$TMP/token"
+kill -HUP $MAINPID
+wait_for "reloaded" 10 log_has "$TMP/tok.log" "reload: configuration re-read"
+is "$(curl -s -o /dev/null -w '%{http_code}' -H "$TOK" "http://127.0.0.1:$HPORT/api/alerts")" 401 "SIGHUP: the old token is refused after the token file changed"
+is "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer fedcba9876543210fedcba' "http://127.0.0.1:$HPORT/api/alerts")" 200 "  the new one works"
 "$BIN/xmond" --listen 127.0.0.1:0 --http 0.0.0.0:0 --http-token "$TMP/token" --state-dir "$TMP/state-nl" --log "$TMP/nl.log" 2> /dev/null &
 NLPID=$!; track $NLPID; disown $NLPID
 wait_for "non-loopback with a token starts" 10 log_has "$TMP/nl.log" "xmond ready"

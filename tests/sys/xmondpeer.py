@@ -387,6 +387,36 @@ def check_heartbeat(logpath):
     out(c and "no logon in time" in open(logpath).read(), "slowloris: a connection that never completes its logon is closed (%.2f s)" % (time.time() - t0))
 
 
+def idle(n, interval, secs, ready):
+    """n instances logged on with `interval`, answering every heartbeat,
+    for secs seconds; prints how many heartbeats each got."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    conns = []
+    for k in range(n):
+        s = connect()
+        s.sendall(logon("h", interval, "idle.t", "idle-%d" % k))
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        conns.append(s)
+    beats = 0
+    end = time.time() + secs
+    readied = False
+    while time.time() < end:
+        for key, _ in sel.select(timeout=0.2):
+            try:
+                b = key.fileobj.recv(4096)
+            except BlockingIOError:
+                continue
+            for _ in range(len(b) // 4):
+                beats += 1
+                key.fileobj.sendall(status())
+        if not readied and beats >= n:
+            open(ready, "w").close()
+            readied = True
+    print("heartbeats=%d" % beats, flush=True)
+
+
 def load(seed, ready):
     """50 clients, each a connection: create / update / clear at random, forever;
     touches `ready` once every client has its first heartbeat."""
@@ -466,6 +496,8 @@ def main():
         check_bad(sys.argv[4])
     elif cmd == "limit":
         check_limit(sys.argv[4])
+    elif cmd == "idle":
+        idle(int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), sys.argv[7])
     elif cmd == "heartbeat":
         check_heartbeat(sys.argv[4])
     elif cmd == "load":
