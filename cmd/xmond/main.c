@@ -68,6 +68,7 @@ static struct opt opts[] = {
 	OPT("logon-timeout", "DURATION", "a new connection must log on within this", K_DUR, true, "10s"),
 	OPT("compact-factor", "N", "write a snapshot when the journal is N times the live state (0: never)", K_NUM,
 	  true, "4"),
+	OPT("compact-min", "BYTES", "compact only a journal larger than this", K_NUM, true, "8388608"),
 	OPT("log", "FILE", "log file (default: stderr; SIGHUP reopens it)", K_STR, false, ""),
 	OPT("term-deadline", "DURATION", "on SIGTERM, how long connections may take to close", K_DUR, false, "5s"),
 	OPT("config", "FILE", "read `key = value` lines (keys are these option names); flags win", K_STR, false, ""),
@@ -251,6 +252,7 @@ static void configs(struct store_config *sc, struct proto_config *pc)
 		.history_ns = V("history"),
 		.max_alerts = (uint32_t)V("max-alerts"),
 		.compact_factor = (unsigned)V("compact-factor"),
+		.compact_min = (uint64_t)V("compact-min"),
 		.notify = proto_notify,
 		.kick = proto_kick,
 	};

@@ -459,8 +459,19 @@ def load(seed, ready):
         time.sleep(0.04)
 
 
-def compare(before_path, after_path):
+def ts(t):
+    import datetime
+    return datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def compare(before_path, after_path, history=None):
+    """Every alert of `before` is in `after`, as new or newer; with a
+    history of H seconds, closed alerts that may have expired (closed more
+    than H - 1 s ago) are not expected."""
     before = json.load(open(before_path))["alerts"]
+    if history is not None:
+        limit = time.time() - float(history) + 1.0
+        before = [b for b in before if b["state"] == "open" or ts(b["closed"]) > limit]
     after = json.load(open(after_path))["alerts"]
     A = {a["key"]: a for a in after}
     lost, regressed = [], []
@@ -488,7 +499,7 @@ def main():
     global PP, HP
     cmd = sys.argv[1]
     if cmd == "compare":
-        return compare(sys.argv[2], sys.argv[3])
+        return compare(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
     PP, HP = int(sys.argv[2]), int(sys.argv[3])
     if cmd == "frames":
         check_frames(sys.argv[4])

@@ -252,7 +252,7 @@ int main(void)
 	journal_get_stats(j, &st);
 	ok(st.generation == 2 && st.bytes > 50 * 200000, "stats: generation %llu, %llu bytes",
 	   (unsigned long long)st.generation, (unsigned long long)st.bytes);
-	ok(journal_should_compact(j, 1000, 4), "a 10 MB journal over 1000 live bytes asks for compaction");
+	ok(journal_should_compact(j, 1000, 4, 8u << 20), "a 10 MB journal over 1000 live bytes asks for compaction");
 	journal_close(j);
 
 	rm_dir();
