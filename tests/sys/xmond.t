@@ -34,6 +34,10 @@ xmond_start() {
 	PPORT=$(sed -n 's/.*protocol on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$TMP/$name.log" | tail -1)
 	HPORT=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$TMP/$name.log" | tail -1)
 }
+# gone PID: exited (absent or a zombie): its lock on the state directory is released
+gone() { [ ! -e /proc/$1 ] || grep -q '^State:[[:space:]]*Z' /proc/$1/status 2> /dev/null; }
+# kill9 PID: SIGKILL, and wait until it is really gone
+kill9() { kill -9 $1 2> /dev/null; wait_for "pid $1 gone" 20 gone $1; }
 # api PATH [curl args]: the body of an API answer
 api() { local p=$1; shift; curl -sS --max-time 10 "$@" "http://127.0.0.1:$HPORT$p"; }
 # code METHOD PATH: the status of an API answer
@@ -155,7 +159,7 @@ ok $(log_has "$TMP/xr.log" "alert 1 binned" && log_has "$TMP/xr.log" "alert 2 bi
 # xmond killed and restarted on the same port under the agent: the agent
 # reconnects, its alerts are kept, a later update reaches the same alert
 nbkey=$(alert_field agent1 3 key)
-kill -9 $MAINPID; wait $MAINPID 2> /dev/null
+kill9 $MAINPID
 XLISTEN=127.0.0.1:$PPORT xmond_start main2 "$TMP/state" --down-grace 1s
 MAINPID=$XPID
 is "$(alert_field agent1 3 state)" "open" "after a kill -9 and restart the agent's open alert is there"
@@ -236,7 +240,7 @@ is "$(alert_field live1 down state)" "cleared" "the instance logs on again: the 
 kill -9 $LVPID
 
 # ---- 7b. heartbeats, status deadline, logon deadline -------------------------------
-kill -9 $MAINPID; wait $MAINPID 2> /dev/null
+kill9 $MAINPID
 XLISTEN=127.0.0.1:$PPORT xmond_start main3 "$TMP/state" --down-grace 1s --logon-timeout 2s
 MAINPID=$XPID
 peer heartbeat "$TMP/main3.log"
@@ -270,7 +274,7 @@ ok $(log_has "$TMP/echod.log" "xmon: alert [0-9]+ binned"; echo $?) "binning it 
 kill $EPID
 
 # ---- 8b. bearer token, config file ------------------------------------------------
-kill -9 $MAINPID; wait $MAINPID 2> /dev/null
+kill9 $MAINPID
 echo "0123456789abcdef0123" > "$TMP/token"
 printf '# a comment\nmax-alerts = 2\nhttp-token = %s\ndown-grace = 7s\n' "$TMP/token" > "$TMP/xmond.conf"
 XLISTEN=127.0.0.1:$PPORT xmond_start tok "$TMP/state" --config "$TMP/xmond.conf" --max-alerts 3
@@ -296,7 +300,7 @@ ok $? "a non-loopback --http with --http-token starts"
 kill $NLPID
 
 # ---- 9. durability: kill -9 at random moments -----------------------------------------
-kill -9 $MAINPID; wait $MAINPID 2> /dev/null
+kill9 $MAINPID
 DUR=$TMP/dur
 DURFLAGS=(--history 20s --compact-min 1000000 --compact-factor 1)
 xmond_start dur0 "$DUR" "${DURFLAGS[@]}"
@@ -309,7 +313,7 @@ for i in $(seq 1 10); do
 	sleep 0.$((RANDOM % 8 + 2))
 	api '/api/alerts?state=all' > "$TMP/before.json"
 	seen=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["alerts"]))' "$TMP/before.json")
-	kill -9 $XPID; wait $XPID 2> /dev/null
+	kill9 $XPID
 	kill -9 $LPID; wait $LPID 2> /dev/null
 	xmond_start dur$i "$DUR" "${DURFLAGS[@]}" || { fails=$((fails + 1)); break; }
 	api '/api/alerts?state=all' > "$TMP/after.json"
@@ -329,7 +333,7 @@ is $? 100 "a second xmond on the same state directory exits 100"
 ok $(grep -q "in use by another xmond (pid $XPID" "$TMP/second.err"; echo $?) "  naming the pid of the first"
 
 # torn tail: a record cut short at the end of the journal
-kill -9 $XPID; wait $XPID 2> /dev/null
+kill9 $XPID
 J=$(ls "$DUR"/journal.* | tail -1)
 api_before=$(cat "$TMP/after.json" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["alerts"]))')
 size0=$(stat -c %s "$J")
@@ -339,7 +343,7 @@ xmond_start torn "$DUR"
 ok $(log_has "$TMP/torn.log" "torn last record at offset $size0: 10 bytes truncated"; echo $?) "a torn last record is truncated (logged with its offset)"
 ok $(cmp -s -n $size0 "$J" "$TMP/journal.before-torn" && [ "$(od -An -tx1 -j $size0 -N 4 "$J" | tr -d ' ')" != 40000000 ]; echo $?) \
 	"  the journal is back to its last whole record (new records follow it, not the torn one)"
-kill -9 $XPID; wait $XPID 2> /dev/null
+kill9 $XPID
 
 # corrupt middle: one flipped byte, start refused naming the offset, nothing changed
 cp -a "$DUR" "$TMP/dur-copy"
@@ -376,7 +380,7 @@ is "$(ls "$DUR" | sort | tr '\n' ' ')" "$(ls "$TMP/dur-copy" | sort | tr '\n' ' 
 XLISTEN=127.0.0.1:0 xmond_start term "$TMP/state"
 nopen=$(nalerts state=open)
 kill -TERM $XPID
-wait_for "xmond stopped" 10 exited $XPID
+wait_for "xmond stopped" 10 gone $XPID
 ok $(log_has "$TMP/term.log" "xmond stopped"; echo $?) "SIGTERM: xmond stops gracefully (logged)"
 xmond_start term2 "$TMP/state"
 is "$(nalerts state=open)" "$nopen" "  and starts again with the same $nopen open alerts"
