@@ -181,12 +181,11 @@ exec {XQFD}<> "$TMP/xq.in"
 	< "$TMP/xq.in" > "$TMP/xq.out" 2>&1 &
 XQPID=$!; track $XQPID; disown $XQPID
 wait_for "xmonraise q ready" 10 grep -q '^ready' "$TMP/xq.out"
-printf '%s\n' "alert q1 0 1500 quiet one" "alert q2 0 1500 quiet two" "clear q2" >&$XQFD
+printf '%s\n' "alert q1 0 4000 quiet one" "alert q2 0 4000 quiet two" "clear q2" >&$XQFD
 wait_for "q answered" 10 grep -q '^cleared q2' "$TMP/xq.out"
-sleep 0.5
 is "$(nalerts 'state=all&instance=agentq')" 0 "quiet period: nothing reaches xmond before it ends"
 wait_for "quiet alert" 10 eval 'test "$(nalerts '\''instance=agentq'\'')" = 1'
-is "$(nalerts 'state=all&instance=agentq')" 1 "  after 1.5 s the alert still raised is open; the one cleared meanwhile never appears"
+is "$(nalerts 'state=all&instance=agentq')" 1 "  after 4 s the alert still raised is open; the one cleared meanwhile never appears"
 printf '%s\n' "raise 0 b1" "raise 0 b2" "raise 0 b3" "raise 0 b4" >&$XQFD
 wait_for "id-0 alert" 10 eval 'test -n "$(alert_field agentq 0 key open)"'
 is "$(alert_field agentq 0 message open)" "too many alerts, alerts dropped" "binnable limit 1: ids beyond it dropped, the id-0 alert arrives"
