@@ -16,6 +16,10 @@
  * the walk stops instead (unwind_step returns -2). Heuristic frames are
  * reported as such.
  */
+#if !defined(__x86_64__)
+#error "lull's unwinder is x86-64 only: DWARF register numbers, call encodings, ucontext layout"
+#endif
+
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
