@@ -187,13 +187,14 @@ bench-deps:
 
 bench-progs: all $(BENCH_LULL:%=$(O)/bench/%) $(BENCH_VARIANTS:%=$(O)/bench/%) $(BENCH_AVAIL:%=$(O)/bench/%)
 
-$(O)/bench/%: bench/%.c $(LIBA)
+BENCH_HDRS := $(wildcard bench/*.h)
+$(O)/bench/%: bench/%.c $(BENCH_HDRS) $(LIBA)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -Iinclude -o $@ $< $(LIBA)
 	$(Q)strip --strip-debug $@
 
-$(O)/bench/crash_g: bench/crash.c $(LIBA)
+$(O)/bench/crash_g: bench/crash.c $(BENCH_HDRS) $(LIBA)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -g -Iinclude -o $@ $< $(LIBA)
 
@@ -201,7 +202,7 @@ $(O)/bench/crash_pad.s: bench/crash_pad.awk
 	@mkdir -p $(@D)
 	$(Q)awk -v n=$(CRASH_PAD_FUNCS) -f $< > $@
 
-$(O)/bench/crash_pad: bench/crash.c $(O)/bench/crash_pad.s $(LIBA)
+$(O)/bench/crash_pad: bench/crash.c $(O)/bench/crash_pad.s $(BENCH_HDRS) $(LIBA)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -DCRASH_PADDED -Iinclude -o $@ $< $(O)/bench/crash_pad.s $(LIBA)
 	$(Q)strip --strip-debug $@
@@ -225,7 +226,7 @@ $(O)/bench/echod_nocrash: $(wildcard examples/echod/*.c) $(LIBA)
 
 # The peers: glibc, dynamic, as their packages are meant to be used.
 define bench_peer
-$(O)/bench/$(1): $(wildcard bench/$(1).c bench/$(1).cc) $(wildcard bench/*.h)
+$(O)/bench/$(1): $(wildcard bench/$(1).c bench/$(1).cc) $$(BENCH_HDRS)
 	@mkdir -p $$(@D)
 	@$$(if $$(Q),echo "  LD      $$@")
 	$$(Q)$(if $(filter %.cc,$(wildcard bench/$(1).cc)),g++ -std=gnu++17 $$(filter-out -std=gnu17,$$(BENCH_CFLAGS)),gcc $$(BENCH_CFLAGS)) \
