@@ -4,6 +4,9 @@
 #   make SAN=1 check     the same suite with ASan+UBSan on glibc, in build/san/
 #   make CC=clang        clang with musl's headers, linked by musl-gcc
 #   make bench           side-by-side benchmarks (installs the peers' packages as root)
+#   make lint            close-on-exec, the module layering, headers as C++
+#   make format-check    lines clang-format would change (.clang-format)
+#   make fuzz            fuzz/run: every parser's libFuzzer harness, FUZZ_SECONDS each
 #   make install PREFIX=/usr/local DESTDIR=
 # V=1 shows the commands.
 
@@ -68,7 +71,7 @@ SYSH_SRCS  := $(wildcard tests/sys/*.c)
 SYSH_BINS  := $(SYSH_SRCS:tests/sys/%.c=$(O)/tests/sys/%)
 SYS_TESTS  := $(wildcard tests/sys/*.t)
 
-.PHONY: all check bench install lint clean musl-toolchain
+.PHONY: all check bench install lint format-check fuzz clean musl-toolchain
 .DEFAULT_GOAL := all
 .SECONDEXPANSION:
 .SECONDARY:
@@ -234,10 +237,39 @@ $(O)/bench/$(1): $(wildcard bench/$(1).c bench/$(1).cc) $$(BENCH_HDRS)
 endef
 $(foreach p,$(BENCH_PEERS),$(eval $(call bench_peer,$(firstword $(subst :, ,$(p))),$(lastword $(subst :, ,$(p))))))
 
+# Descriptors without close-on-exec; the module graph (scripts/check-layers:
+# no circle, nothing including a module above it); every public header
+# compiles as C++ (extern "C", no C-only constructs) when a C++ compiler is
+# there.
+CXX_CHECK := $(firstword $(shell command -v g++ clang++ 2>/dev/null))
 lint:
 	@! grep -nE '\b(pipe|epoll_create|accept|signalfd|eventfd|timerfd_create|inotify_init|socket|open|dup)\(' \
 	  lib/*.c cmd/*/*.c examples/*/*.c | grep -vE 'CLOEXEC|O_CLOEXEC|^\S+:\s*(//|\*|/\*)' \
 	  || { echo "lint: descriptors above lack close-on-exec" >&2; false; }
+	@scripts/check-layers
+ifneq ($(CXX_CHECK),)
+	@for h in include/lull/*.h; do \
+	  printf '#include "lull/%s"\nint main() { return 0; }\n' "$${h##*/}" | \
+	    $(CXX_CHECK) -std=c++23 -Wall -Werror -Iinclude -fsyntax-only -x c++ - || \
+	    { echo "lint: $$h does not compile as C++" >&2; exit 1; }; \
+	done
+endif
+
+# Lines of lull's own C files that clang-format (.clang-format) would
+# change; fuzz corpora and generated files are not C. Nothing is rewritten.
+FORMAT_FILES = $(filter %.c %.h %.cc,$(shell git ls-files 2>/dev/null || find lib include cmd examples tests bench fuzz -type f))
+format-check:
+	@command -v clang-format >/dev/null || { echo "format-check: clang-format not found (Debian: clang-format)" >&2; exit 111; }
+	@n=0; for f in $(FORMAT_FILES); do \
+	  c=$$(clang-format --style=file "$$f" | diff "$$f" - | grep -c '^<'); \
+	  [ "$$c" = 0 ] || { echo "$$f: $$c line(s)"; n=$$((n + c)); }; \
+	done; \
+	echo "format-check: $$n line(s) would change (clang-format -i FILE applies it)"; [ "$$n" = 0 ]
+
+# Every parser's libFuzzer harness (clang, ASan, UBSan), FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/run $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/lull
