@@ -158,7 +158,7 @@ static void child(const char *logfile, int report, int threads)
 		_exit(111);
 	for (int i = 0; i < threads; i++) {
 		snprintf(name, sizeof(name), "idle-%d", i);
-		if (pipe2(p, O_CLOEXEC) < 0 || !loop_spawn(name, idle, (void *)(long)p[0]))
+		if (pipe2(p, O_CLOEXEC) < 0 || loop_spawn(name, idle, (void *)(long)p[0]) < 0)
 			_exit(111);
 	}
 	if (threads)

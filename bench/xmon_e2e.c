@@ -208,7 +208,7 @@ int main(int argc, char **argv)
 		}
 		for (int i = 0; i < 500 && !st.connected; i++) {
 			usleep(10000);
-			xmon_get_stats(&st);
+			xmon_stats(&st);
 		}
 		if (!st.connected) {
 			fprintf(stderr, "xmon_e2e: the agent did not log on within 5 s\n");

@@ -769,7 +769,7 @@ int crash_init(void)
 
 	if (atomic_exchange(&installed, true))
 		return 0;
-	sig_dump = SIGRTMIN + 3;
+	sig_dump = lull_rtsig(LULL_RTSIG_CRASH_DUMP);
 	r = sym_init(&syms);
 	if (r < 0)
 		log_warn("crash reports: cannot map the executable (%s); addresses only", strerror(-r));

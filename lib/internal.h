@@ -3,6 +3,7 @@
 #define LULL_INTERNAL_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -23,6 +24,20 @@ size_t lull_strlcpy(char *dst, const char *s, size_t cap);
  * result needs, like vsnprintf, or -1 for anything else (the caller then
  * uses vsnprintf on a copy of ap). Async-signal-safe. */
 int lull_vformat(char *out, size_t cap, const char *fmt, va_list ap);
+
+/* lull's real-time signals, all handed out here: offsets from SIGRTMIN.
+ * SIGRTMIN+0 and +1 are left to the application. Both are sent to one
+ * thread (pthread_kill/tgkill), never to the process. */
+enum lull_rtsig {
+	LULL_RTSIG_INTERRUPT = 2,   /* loop.c: ends a loop's blocking wait */
+	LULL_RTSIG_CRASH_DUMP = 3,  /* crash.c: asks a thread for its backtrace */
+};
+
+/* The signal number of `off` (SIGRTMIN is not a constant in glibc). */
+static inline int lull_rtsig(enum lull_rtsig off)
+{
+	return SIGRTMIN + (int)off;
+}
 
 /* Set by crash_init(): run by every loop thread at start and exit, so
  * loops get an alternate signal stack without linking the crash module

@@ -164,7 +164,7 @@ void log_set_level(enum log_level level)
 	atomic_store(&log_saved_level_, 0);
 }
 
-enum log_level log_get_level(void)
+enum log_level log_level(void)
 {
 	init_level();
 	return (enum log_level)atomic_load(&log_level_);
@@ -209,7 +209,7 @@ int log_fd(void)
 	return atomic_load(&log_fd_);
 }
 
-int log_is_journal(void)
+bool log_is_journal(void)
 {
 	int j = atomic_load(&log_journal_);
 

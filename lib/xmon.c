@@ -188,7 +188,7 @@ uint64_t xmon_dropped(void)
 	return atomic_load(&ag.dropped);
 }
 
-void xmon_get_stats(struct xmon_stats *s)
+void xmon_stats(struct xmon_stats *s)
 {
 	s->connects = atomic_load(&ag.st.connects);
 	s->disconnects = atomic_load(&ag.st.disconnects);
@@ -936,7 +936,7 @@ static void copy_name(char *dst, const char *src)
 int xmon_start(const struct xmon_config *cfg)
 {
 	struct utsname u;
-	int fds[2];
+	int fds[2], r;
 
 	if (!cfg || !cfg->app_type || !cfg->app_type[0])
 		return -EINVAL;
@@ -977,14 +977,12 @@ int xmon_start(const struct xmon_config *cfg)
 		ag.pipe_w = fds[1];
 	}
 	atomic_store(&ag.started, true);
-	if (ag.enabled && !loop_spawn("xmon", xmon_loop, NULL)) {
-		int e = errno;
-
+	if (ag.enabled && (r = loop_spawn("xmon", xmon_loop, NULL)) < 0) {
 		atomic_store(&ag.started, false);
 		close(ag.pipe_r);
 		close(ag.pipe_w);
 		ag.pipe_r = ag.pipe_w = -1;
-		return -e;
+		return r;
 	}
 	if (!ag.enabled)
 		log_info("xmon: no server configured: alerts are only logged");

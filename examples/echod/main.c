@@ -360,12 +360,14 @@ int main(int argc, char **argv)
 
 	for (long i = 0; i < loops; i++) {
 		snprintf(name, sizeof(name), "worker-%d", (int)i);
-		if (!loop_spawn(name, worker, NULL))
-			die(EXIT_SYSTEM, "cannot start loop %s: %s", name, strerror(errno));
+		r = loop_spawn(name, worker, NULL);
+		if (r < 0)
+			die(EXIT_SYSTEM, "cannot start loop %s: %s", name, strerror(-r));
 	}
-	if (!loop_spawn("stats", stats_loop, &stats_ns))
-		die(EXIT_SYSTEM, "cannot start loop stats: %s", strerror(errno));
-	r = notify_watchdog_start();
+	r = loop_spawn("stats", stats_loop, &stats_ns);
+	if (r < 0)
+		die(EXIT_SYSTEM, "cannot start loop stats: %s", strerror(-r));
+	r = loop_watchdog_start();
 	if (r < 0)
 		log_warn("cannot start the systemd watchdog: %s", strerror(-r));
 	log_info("echod listening on %s with %ld loops, %s termination", listen, loops,

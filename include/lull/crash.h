@@ -42,6 +42,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Alternate signal stack size per thread (musl's SIGSTKSZ is too small
  * for a handler that unwinds). */
 #define CRASH_ALTSTACK_SIZE (64u * 1024)
@@ -59,5 +63,9 @@ int crash_thread_init(void);
 /* Release the calling thread's alternate stack (call before it exits;
  * loop threads do it themselves). */
 void crash_thread_fini(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

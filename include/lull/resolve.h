@@ -14,6 +14,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RESOLVE_MAX 16
 
 struct resolve_result {
@@ -33,5 +37,9 @@ int resolve_host(const char *host, uint16_t port, struct resolve_result *r);
 
 /* "1.2.3.4:5" or "[::1]:5" into buf; returns buf. */
 const char *resolve_addr_str(const struct sockaddr *sa, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -13,6 +13,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define XMON_MAGIC 0x0054          /* 'T' */
 #define XMON_VERSION 4
 #define XMON_MSG_MAX 16384         /* largest message either parser accepts */
@@ -112,7 +116,13 @@ int xmon_parser_next(struct xmon_parser *p, struct xmon_msg *m);
 #define XMON_S(lit) ((struct xmon_str){ (lit), (uint16_t)(sizeof(lit) - 1) })
 static inline struct xmon_str xmon_str_of(const char *s, size_t n)
 {
-	return (struct xmon_str){ s, (uint16_t)(n > XMON_STR_MAX ? XMON_STR_MAX : n) };
+	struct xmon_str r = { s, (uint16_t)(n > XMON_STR_MAX ? XMON_STR_MAX : n) };
+
+	return r;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -373,8 +373,10 @@ static NOINLINE int crasher_loop(void *arg)
 
 static void spawn(const char *name, loop_fn fn, void *arg)
 {
-	if (!loop_spawn(name, fn, arg))
-		die("loop_spawn", errno);
+	int r = loop_spawn(name, fn, arg);
+
+	if (r < 0)
+		die("loop_spawn", -r);
 }
 
 static NOINLINE int run_scenario(int kind, int nthreads)

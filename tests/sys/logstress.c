@@ -209,8 +209,9 @@ static int run(const char *file, const char *shmpath)
 	}
 	for (int t = 0; t < nthreads; t++) {
 		snprintf(name, sizeof(name), "t%d", t);
-		if (!loop_spawn(name, writer, (void *)(long)t))
-			die(111, "cannot start loop %s: %s", name, strerror(errno));
+		r = loop_spawn(name, writer, (void *)(long)t);
+		if (r < 0)
+			die(111, "cannot start loop %s: %s", name, strerror(-r));
 	}
 	r = loop_main(LOOP_TERM_IMMEDIATE, 0);
 	die(111, "loop_main: %s", strerror(-r));

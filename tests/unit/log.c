@@ -415,7 +415,7 @@ static void test_levels(void)
 {
 	clear();
 	log_set_level(LOG_LEVEL_WARN);
-	is_int(log_get_level(), LOG_LEVEL_WARN, "log_get_level after log_set_level(WARN)");
+	is_int(log_level(), LOG_LEVEL_WARN, "log_level after log_set_level(WARN)");
 	log_debug("d1");
 	log_info("i1");
 	log_warn("w1");
@@ -425,14 +425,14 @@ static void test_levels(void)
 
 	clear();
 	log_toggle_debug();
-	is_int(log_get_level(), LOG_LEVEL_DEBUG, "log_toggle_debug: WARN -> DEBUG");
+	is_int(log_level(), LOG_LEVEL_DEBUG, "log_toggle_debug: WARN -> DEBUG");
 	log_debug("d2");
 	log_info("i2");
 	ok(matches(got(), "^" TS_RE " debug \\[main\\] d2\n" TS_RE " info  \\[main\\] i2\n$"),
 	   "toggled: debug and info kept");
 	clear();
 	log_toggle_debug();
-	is_int(log_get_level(), LOG_LEVEL_WARN, "log_toggle_debug again: back to WARN, not INFO");
+	is_int(log_level(), LOG_LEVEL_WARN, "log_toggle_debug again: back to WARN, not INFO");
 	log_debug("d3");
 	log_info("i3");
 	log_warn("w3");
@@ -446,10 +446,10 @@ static void test_levels(void)
 
 	log_set_level(LOG_LEVEL_DEBUG);
 	log_toggle_debug();
-	is_int(log_get_level(), LOG_LEVEL_INFO, "log_toggle_debug from DEBUG set by hand: -> INFO");
+	is_int(log_level(), LOG_LEVEL_INFO, "log_toggle_debug from DEBUG set by hand: -> INFO");
 	log_toggle_debug();
 	log_toggle_debug();
-	is_int(log_get_level(), LOG_LEVEL_INFO, "... and two more toggles come back to INFO");
+	is_int(log_level(), LOG_LEVEL_INFO, "... and two more toggles come back to INFO");
 	log_set_level(LOG_LEVEL_INFO);
 }
 
@@ -579,7 +579,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/log", dir);
 
-	is_int(log_get_level(), LOG_LEVEL_INFO, "default level is INFO");
+	is_int(log_level(), LOG_LEVEL_INFO, "default level is INFO");
 	test_time_format();
 	is_int(log_open(path), 0, "log_open(file)");
 	is_int(log_is_journal(), 0, "a file is not the journal");

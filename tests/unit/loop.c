@@ -65,7 +65,7 @@ static int graceful_child(void)
 	if (loop_init() < 0 || log_open("/dev/null") < 0)
 		return 10;
 	for (int i = 0; i < 3; i++)
-		if (!loop_spawn("idle", idle_loop, &cancelled))
+		if (loop_spawn("idle", idle_loop, &cancelled) < 0)
 			return 11;
 	kill(getpid(), SIGTERM);
 	int r = loop_main(LOOP_TERM_GRACEFUL, 5 * LULL_NSEC_PER_SEC);
@@ -76,13 +76,41 @@ static int graceful_child(void)
 	return atomic_load(&cancelled) == 3 ? 0 : 14;
 }
 
+static int poke_loop(void *arg)
+{
+	uint64_t one = 1;
+
+	return write(*(int *)arg, &one, sizeof(one)) == sizeof(one) ? 0 : 1;
+}
+
+static void on_reload(void *arg)
+{
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* In a child: SIGHUP then SIGTERM; the reload hook runs once, on the main
+ * thread, and loop_main still returns 0. */
+static int reload_child(void)
+{
+	static atomic_int reloads;
+
+	if (loop_init() < 0 || log_open("/dev/null") < 0)
+		return 20;
+	loop_on_reload(on_reload, &reloads);
+	kill(getpid(), SIGHUP);
+	kill(getpid(), SIGTERM);   /* SIGHUP (1) is read before SIGTERM (15) */
+	if (loop_main(LOOP_TERM_GRACEFUL, LULL_NSEC_PER_SEC) != 0)
+		return 21;
+	return atomic_load(&reloads) == 1 ? 0 : 22;
+}
+
 int main(void)
 {
 	struct pollfd pfd;
 	int64_t t0, dl;
 	int efd, r, status;
 
-	plan(15);
+	plan(18);
 	r = loop_init();
 	is_int(r, 0, "loop_init");
 	log_open("/dev/null");
@@ -164,5 +192,16 @@ int main(void)
 	waitpid(pid, &status, 0);
 	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status), 0,
 	       "child: SIGTERM -> graceful loop_main returns 0, 3 loops cancelled");
+
+	pid = fork();
+	if (pid == 0)
+		_exit(reload_child());
+	waitpid(pid, &status, 0);
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status), 0,
+	       "child: SIGHUP runs the loop_on_reload hook once, on the main thread");
+
+	/* loop_spawn: 0, and the loop runs. */
+	is_int(loop_spawn("poke", poke_loop, &efd), 0, "loop_spawn returns 0");
+	is_int(loop_wait_readable(efd, time_deadline_in(5 * LULL_NSEC_PER_SEC)), 1, "the spawned loop ran");
 	return done_testing();
 }
