@@ -17,7 +17,7 @@
 
 #include "lull/xmon.h"
 
-#define XMON_NAME_CAP 256
+#define XMON_NAME_CAP (XMON_NAME_MAX + 1)
 
 /* The pipe record: this header, then `len` bytes of message. One record is
  * one write(2) of at most PIPE_BUF bytes, so it is atomic and records

@@ -820,10 +820,15 @@ static void on_socket(struct reactor *r, struct reactor_watch *w, uint32_t reven
 static int send_alert(uint32_t type, int app, int binnable, int64_t id, const char *msg, uint16_t len)
 {
 	uint8_t buf[XMON_MESSAGE_MAX + 4 * XMON_NAME_CAP + 64];
-	ssize_t n = xmon_enc_alert(buf, sizeof(buf), type, app != XMON_PARENT,
-				   xmon_str_of(xmon_app_name(app), strlen(xmon_app_name(app))),
-				   xmon_str_of(xmon_ag.app_instance, strlen(xmon_ag.app_instance)), id, binnable,
-				   xmon_str_of(msg, len));
+	struct xmon_msg m = {
+		.type = app != XMON_PARENT ? type | XMON_CHILD : type,
+		.app_type = xmon_str_of(xmon_app_name(app), strlen(xmon_app_name(app))),
+		.app_instance = xmon_str_of(xmon_ag.app_instance, strlen(xmon_ag.app_instance)),
+		.alert_id = id,
+		.binnable = binnable,
+		.message = xmon_str_of(msg, len),
+	};
+	ssize_t n = xmon_enc_alert(buf, sizeof(buf), &m);
 
 	if (n < 0 || out_append(buf, (size_t)n) < 0)
 		return -1;

@@ -29,8 +29,10 @@ struct resolve_result {
 	socklen_t len[RESOLVE_MAX];
 };
 
-/* Split "host:port" (at the last colon) or "[v6]:port". Returns 0, or
- * -EINVAL for a malformed string or a port outside 1..65535. */
+/* Split "host:port" (at the last colon) or "[v6]:port" into host (hcap
+ * bytes with the NUL) and port. Returns 0, -ENAMETOOLONG when the host
+ * does not fit in hcap, or -EINVAL for a malformed string or a port
+ * outside 1..65535. */
 int resolve_split(const char *hostport, char *host, size_t hcap, uint16_t *port);
 
 /* Every address of host (numeric or a name), IPv4 and IPv6, in the

@@ -38,6 +38,9 @@ extern "C" {
 #define XMON_DEFAULT_BINNABLE_LIMIT 20
 /* Longest message a record carries; longer ones are cut with a marker. */
 #define XMON_MESSAGE_MAX 4000
+/* Longest app type, instance or host name the agent keeps (bytes);
+ * programs refuse longer ones on their command line. */
+#define XMON_NAME_MAX 255
 
 struct xmon_config {
 	const char *server;          /* "host:port" or "[v6]:port"; NULL/"": log only */

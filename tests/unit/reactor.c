@@ -352,7 +352,7 @@ static void test_run_terminates(void)
 
 	if (pid == 0) {
 		log_open(NULL);
-		if (loop_init() < 0 || !loop_spawn("reactor", reactor_loop, NULL))
+		if (loop_init() < 0 || loop_spawn("reactor", reactor_loop, NULL) < 0)
 			_exit(3);
 		kill(getpid(), SIGTERM);
 		_exit(loop_main(LOOP_TERM_GRACEFUL, 5 * LULL_NSEC_PER_SEC));

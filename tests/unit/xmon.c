@@ -20,6 +20,7 @@
 
 static struct xmon_parser parser;
 static int conn = -1;
+static char logpath[] = "/tmp/lull-unit-xmon.XXXXXX";
 
 /* The next message from the agent (blocking, 5 s at most): 1, or 0. */
 static int next_msg(struct xmon_msg *m)
@@ -44,10 +45,10 @@ static bool msg_is(const struct xmon_msg *m, uint32_t type, int64_t id, const ch
 	       memcmp(m->message.p, text, m->message.len) == 0;
 }
 
-static bool log_has(const char *path, const char *needle)
+static bool log_has(const char *needle)
 {
 	static char buf[1 << 16];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(logpath, O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
 
 	if (fd >= 0)
@@ -74,7 +75,8 @@ static void test_before_start(void)
 	is_int(xmon_raise(XMON_PARENT, "still early"), -EINVAL, "a failed start leaves the agent stopped");
 }
 
-static void test_session(const char *logpath)
+/* Needs test_before_start() first: xmon_start() succeeds once per process. */
+static void test_session(void)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sin);
@@ -143,29 +145,30 @@ static void test_session(const char *logpath)
 	     (unsigned long long)st.heartbeats, (unsigned long long)st.sent, st.connected);
 	is_int(xmon_dropped(), 0, "xmon_dropped: 0");
 
-	ok(log_has(logpath, "error [main] alert 1 (unit): disk full"), "a binnable alert is logged at error");
-	ok(log_has(logpath, "warn  [main] alert 2 raised (unit): slow 1") &&
-		   log_has(logpath, "warn  [main] alert 2 updated (unit): slow 2"),
+	ok(log_has("error [main] alert 1 (unit): disk full"), "a binnable alert is logged at error");
+	ok(log_has("warn  [main] alert 2 raised (unit): slow 1") &&
+		   log_has("warn  [main] alert 2 updated (unit): slow 2"),
 	   "a non-binnable raise and update are logged at warn");
-	ok(log_has(logpath, "info  [main] alert 2 cleared (unit)"), "a clear is logged at info");
-	ok(log_has(logpath, "alert 5 raised (unit.child): child alert"), "a child alert is logged with its app type");
+	ok(log_has("info  [main] alert 2 cleared (unit)"), "a clear is logged at info");
+	ok(log_has("alert 5 raised (unit.child): child alert"), "a child alert is logged with its app type");
 	close(conn);
 	close(lfd);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	char logpath[] = "/tmp/lull-unit-xmon.XXXXXX";
-	int fd = mkstemp(logpath);
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_before_start),
+		TAP_TEST(test_session),
+	};
+	int fd = mkstemp(logpath), r;
 
 	if (fd < 0 || loop_init() < 0 || log_open(logpath) < 0) {
 		printf("Bail out! setup\n");
 		return 1;
 	}
 	close(fd);
-	test_before_start();
-	test_session(logpath);
+	r = tap_run(argc, argv, tests, TAP_COUNT(tests));
 	unlink(logpath);
-	printf("1..%d\n", tap_n);
-	return done_testing();
+	return r;
 }
