@@ -24,7 +24,9 @@
  * and the events, one switch each: a deadline (on_deadline), the socket
  * (on_socket), the lookup's answer (on_lookup), a heartbeat (on_message).
  * Any failure of the connection is one call, disconnect(fmt, ...), which
- * logs why, re-queues what was not written whole and backs off.
+ * logs why, re-queues what was not written whole (and the clears written
+ * on it) and backs off; the next connection's first heartbeat re-sends
+ * every open alert (gate_open).
  *
  * Name lookups never block the loop: resolve_query_start() runs them in a
  * detached helper thread that answers through an eventfd (lull/resolve.h

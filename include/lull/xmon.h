@@ -17,7 +17,8 @@
  * termination never waits for a lookup. Whatever the server does
  * (garbage, resets, silence) and whatever fails locally, the daemon is
  * never blocked or killed: the loop logs, reconnects with back-off and
- * jitter, and re-sends every open non-binnable alert.
+ * jitter, and re-sends every open alert (binnable ones until binned) and
+ * the clears a dead connection carried.
  *
  * Global state: the agent (pipe, id counter, drop counter), set up once
  * by xmon_start().
