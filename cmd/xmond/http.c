@@ -585,6 +585,7 @@ const char *http_status_reason(int status)
 ssize_t http_pct_decode(const char *in, size_t len, char *out, size_t cap, int flags)
 {
 	size_t n = 0;
+	bool over = cap == 0;   /* out is full: go on checking, -EINVAL wins */
 
 	for (size_t i = 0; i < len; i++) {
 		int c = (unsigned char)in[i];
@@ -603,11 +604,13 @@ ssize_t http_pct_decode(const char *in, size_t len, char *out, size_t cap, int f
 		} else if (c == '+' && (flags & HTTP_DECODE_PLUS)) {
 			c = ' ';
 		}
-		if (n + 1 >= cap)
-			return -ENOSPC;
+		if (over || n + 1 >= cap) {
+			over = true;
+			continue;
+		}
 		out[n++] = (char)c;
 	}
-	if (cap == 0)
+	if (over)
 		return -ENOSPC;
 	out[n] = 0;
 	return (ssize_t)n;

@@ -141,8 +141,8 @@ const char *http_status_reason(int status);
 
 /* Percent-decode len bytes of in into out (cap bytes, NUL-terminated).
  * HTTP_DECODE_PLUS turns '+' into a space (query strings). Returns the
- * decoded length, -EINVAL for a malformed escape or an escaped NUL (%00),
- * -ENOSPC when out is too small. */
+ * decoded length, -EINVAL for a malformed escape or an escaped NUL (%00)
+ * anywhere in the input, else -ENOSPC when out is too small. */
 #define HTTP_DECODE_PLUS 1
 ssize_t http_pct_decode(const char *in, size_t len, char *out, size_t cap, int flags);
 

@@ -51,7 +51,10 @@ servers = []
 
 def start(*args):
     pf = os.path.join(tmp, "port%d" % len(servers))
-    p = subprocess.Popen([HTTPD, pf] + [str(a) for a in args])
+    # its log (a warning per failing handler, a line per dropped stream)
+    # goes to a file, shown when a test fails
+    p = subprocess.Popen([HTTPD, pf] + [str(a) for a in args],
+                         stderr=open(os.path.join(tmp, "httpd%d.log" % len(servers)), "w"))
     servers.append(p)
     end = time.time() + 10
     while time.time() < end:
@@ -489,5 +492,10 @@ ok(serving(port), "still serving at the end")
 ok(proc.poll() is None, "the server never died")
 proc.terminate()
 proc.wait()
+if n_failed:
+    for name in sorted(os.listdir(tmp)):
+        if name.endswith(".log"):
+            diag("%s:\n%s" % (name, open(os.path.join(tmp, name)).read()))
+subprocess.run(["rm", "-rf", tmp])
 print("1..%d" % n_tests)
 sys.exit(1 if n_failed else 0)

@@ -517,6 +517,8 @@ static void helpers(void)
 	is_int(http_pct_decode("abc", 3, out, 3, 0), -ENOSPC, "one short: ENOSPC");
 	is_int(http_pct_decode("", 0, out, 0, 0), -ENOSPC, "cap 0: ENOSPC");
 	is_int(http_pct_decode("%41%41", 6, out, 3, 0), 2, "cap counts decoded bytes");
+	is_int(http_pct_decode("abcdef%00", 9, out, 3, 0), -EINVAL, "malformed past the cap: EINVAL, not ENOSPC");
+	is_int(http_pct_decode("abcdef%4", 8, out, 0, 0), -EINVAL, "malformed with cap 0: EINVAL");
 
 	r = req_for("/api/alerts?a=1&b=%20x&c&d=&a=2&e+f=g&%61%62=y&&u=%E2%82%AC&bad=%zz&plus=1+1");
 	is_int(http_query_get(&r, "a", out, sizeof(out)), 1, "query a");
