@@ -1533,18 +1533,29 @@ static void flush_stage(struct reactor *r, struct reactor_defer *d)
 static void flush_fn(struct reactor *r, struct reactor_defer *d)
 {
 	struct http_server *s = (struct http_server *)((char *)d - offsetof(struct http_server, flush2));
-	struct http_conn *c;
+	struct http_conn *c, *list = s->dirty, *keep = NULL;
 
 	(void)r;
-	while ((c = s->dirty)) {
-		s->dirty = c->dirty_next;
+	/* Only the connections dirty now: answers made from here on (a
+	 * pipelined request that waited for the output to drain) go out in
+	 * the next pair of stages, after the deferred work they queue. */
+	s->dirty = NULL;
+	while ((c = list)) {
+		list = c->dirty_next;
 		c->dirty = false;
 		conn_update(c);
 	}
+	/* a closed connection still on the next dirty list is freed later */
 	while ((c = s->dead)) {
 		s->dead = c->next;
-		conn_free(c);
+		if (c->dirty) {
+			c->next = keep;
+			keep = c;
+		} else {
+			conn_free(c);
+		}
 	}
+	s->dead = keep;
 	if (s->free_in_flush && !s->flush.queued)
 		free(s);
 }
