@@ -135,9 +135,10 @@ static size_t reencode(const struct http_req *r, char *out, size_t cap)
 	static const char *const m[] = { "", "GET", "HEAD", "POST" };
 	static const char *const names[] = { "Host", "Authorization", "Origin", "Sec-Fetch-Site",
 					     "Content-Type", "Last-Event-ID", "Cookie", "X-CSRF-Token",
-					     "Accept" };
+					     "Accept", "If-None-Match" };
 	size_t n = 0;
 
+	_Static_assert(sizeof(names) / sizeof(names[0]) == H_NKEPT, "a name per kept header");
 #define PUT(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
 	PUT("%s %s HTTP/1.%d\r\n", m[r->method], r->target.p, r->minor);
 	for (int i = 0; i < H_NKEPT; i++) {

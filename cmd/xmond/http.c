@@ -65,6 +65,7 @@ enum {
 	H_COOKIE,
 	H_CSRF_TOKEN,
 	H_ACCEPT,
+	H_IF_NONE_MATCH,
 	H_NKEPT,
 	H_CONTENT_LENGTH = H_NKEPT,
 	H_TRANSFER_ENCODING,
@@ -86,6 +87,7 @@ static const struct {
 	[H_COOKIE] = { "cookie", offsetof(struct http_req, cookie) },
 	[H_CSRF_TOKEN] = { "x-csrf-token", offsetof(struct http_req, csrf_token) },
 	[H_ACCEPT] = { "accept", offsetof(struct http_req, accept) },
+	[H_IF_NONE_MATCH] = { "if-none-match", offsetof(struct http_req, if_none_match) },
 	[H_CONTENT_LENGTH] = { "content-length", 0 },
 	[H_TRANSFER_ENCODING] = { "transfer-encoding", 0 },
 	[H_CONNECTION] = { "connection", 0 },
@@ -1037,7 +1039,8 @@ static void answer(struct http_conn *c)
 		return;
 	}
 	put_head(c, r, (long long)r->body.len, close, req->minor, NULL);
-	if (!head && r->body.len) {
+	/* 204 and 304 have no body, whatever the handler appended */
+	if (!head && r->body.len && r->status != 204 && r->status != 304) {
 		if (r->body.len <= COPY_MAX || c->body) {
 			buf_append(&c->out, r->body.p, r->body.len);
 		} else {

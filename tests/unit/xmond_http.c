@@ -90,6 +90,7 @@ static void summarize(struct out *o, const struct http_parser *p)
 	put_str(o, "cookie", r->cookie);
 	put_str(o, "csrf", r->csrf_token);
 	put_str(o, "accept", r->accept);
+	put_str(o, "inm", r->if_none_match);
 	if (r->expect_continue)
 		outf(o, " expect");
 	if (r->body_len)
@@ -207,12 +208,13 @@ static const struct tcase valid[] = {
 	  "Cookie: a=b; c=d\r\n"
 	  "X-CSRF-Token: \t tok \t\r\n"
 	  "Accept: text/event-stream\r\n"
+	  "If-None-Match: W/\"abc\"\r\n"
 	  "User-Agent: curl/8.0  (x)\r\n"
 	  "X-A-Header-Name-Longer-Than-Thirty-Two-Bytes: ignored\r\n"
 	  "\r\n",
 	  "GET /api/events 1.1 ka host=[x] auth=[Bearer abc.def] origin=[http://127.0.0.1:8080] "
 	  "sfs=[same-origin] ct=[application/json; charset=utf-8] leid=[42] cookie=[a=b; c=d] csrf=[tok] "
-	  "accept=[text/event-stream]\n" },
+	  "accept=[text/event-stream] inm=[W/\"abc\"]\n" },
 	{ "GET /api/alerts?state=all&q=a%20b+c&x=%E2%82%AC HTTP/1.1\r\n" H "\r\n",
 	  "GET /api/alerts?state=all&q=a%20b+c&x=%E2%82%AC 1.1 ka host=[x]\n" },
 	{ "GET /a:b@c!$&'()*+,;=-._~/?/?:@ HTTP/1.1\r\n" H "\r\n", "GET /a:b@c!$&'()*+,;=-._~/?/?:@ 1.1 ka host=[x]\n" },
