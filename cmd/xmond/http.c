@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -1219,8 +1221,10 @@ static bool conn_write(struct http_conn *c)
 		}
 		if (c->out_off == c->out.len) {
 			c->out_off = c->out.len = 0;
-			if (c->out.cap > 2 * OUT_LOW && c->mode != M_STREAM)
-				buf_free(&c->out);   /* give back what a burst took */
+			/* an idle keep-alive connection holds no output
+			 * buffer; a stream keeps a small one */
+			if (c->mode != M_STREAM || c->out.cap > OUT_LOW)
+				buf_free(&c->out);
 			c->out.full = false;
 		}
 		if (c->body && c->body_off == c->body_len) {
@@ -1430,6 +1434,9 @@ static void on_accept(struct reactor *r, struct reactor_watch *w, uint32_t reven
 			log_warn("http: accept: %s", strerror(errno));
 			return;
 		}
+		/* answers and events are written whole, once per turn: Nagle
+		 * would only hold the next event back for a delayed ACK */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		c = malloc(sizeof(*c));
 		if (!c) {
 			close(fd);

@@ -572,30 +572,38 @@ static void helpers(void)
 	is_str(http_status_reason(299), "Unknown", "reason of an unknown code");
 }
 
-int main(void)
+static void test_valid(void)
 {
-	const char *seed = getenv("LULL_SEED");
-	int bad = 0;
-
-	rng_state = seed ? strtoull(seed, NULL, 0) : 0x5eed2026;
-	diag("seed 0x%" PRIx64 " (LULL_SEED)", rng_state);
 	for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
-		bad += !ok(check_all("valid", valid[i].in, strlen(valid[i].in), valid[i].want), "valid %zu: %.*s", i,
-			   (int)strcspn(valid[i].in, "\r\n"), valid[i].in);
+		ok(check_all("valid", valid[i].in, strlen(valid[i].in), valid[i].want), "valid %zu: %.*s", i,
+		   (int)strcspn(valid[i].in, "\r\n"), valid[i].in);
+}
+
+static void test_rejected(void)
+{
+	static const char nul[] = "GET / HTTP/1.1\r\nHost: x\0y\r\n\r\n";
+
 	for (size_t i = 0; i < sizeof(rejected) / sizeof(rejected[0]); i++) {
 		const char *in = rejected[i].in;
 
-		bad += !ok(check_all("rejected", in, strlen(in), rejected[i].want), "rejected %zu (%.*s): %.4s", i,
-			   (int)strcspn(in, "\r\n"), in, rejected[i].want);
+		ok(check_all("rejected", in, strlen(in), rejected[i].want), "rejected %zu (%.*s): %.4s", i,
+		   (int)strcspn(in, "\r\n"), in, rejected[i].want);
 	}
-	{
-		static const char nul[] = "GET / HTTP/1.1\r\nHost: x\0y\r\n\r\n";
+	ok(check_all("NUL in value", nul, sizeof(nul) - 1, "E400\n"), "NUL in a header value: 400");
+}
 
-		ok(check_all("NUL in value", nul, sizeof(nul) - 1, "E400\n"), "NUL in a header value: 400");
-	}
-	limits();
-	pipelining();
-	helpers();
-	plan(tap_n);
-	return done_testing();
+int main(int argc, char **argv)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_valid),
+		TAP_TEST(test_rejected),
+		TAP_TEST(limits),
+		TAP_TEST(pipelining),
+		TAP_TEST(helpers),
+	};
+	const char *seed = getenv("LULL_SEED");
+
+	rng_state = seed ? strtoull(seed, NULL, 0) : 0x5eed2026;
+	diag("seed 0x%" PRIx64 " (LULL_SEED)", rng_state);
+	return tap_run(argc, argv, tests, TAP_COUNT(tests));
 }
