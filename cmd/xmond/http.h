@@ -76,6 +76,7 @@ struct http_req {
 	struct http_str cookie;
 	struct http_str csrf_token;  /* X-CSRF-Token */
 	struct http_str accept;
+	struct http_str if_none_match;  /* for the page's ETags (web.c) */
 	const uint8_t *body;         /* Content-Length bytes (NULL when 0), NUL-terminated */
 	size_t body_len;
 };
@@ -141,8 +142,8 @@ const char *http_status_reason(int status);
 
 /* Percent-decode len bytes of in into out (cap bytes, NUL-terminated).
  * HTTP_DECODE_PLUS turns '+' into a space (query strings). Returns the
- * decoded length, -EINVAL for a malformed escape or an escaped NUL (%00),
- * -ENOSPC when out is too small. */
+ * decoded length, -EINVAL for a malformed escape or an escaped NUL (%00)
+ * anywhere in the input, else -ENOSPC when out is too small. */
 #define HTTP_DECODE_PLUS 1
 ssize_t http_pct_decode(const char *in, size_t len, char *out, size_t cap, int flags);
 
