@@ -476,8 +476,15 @@ function renderRecent() {
 
 // ---- applying state ----------------------------------------------------------
 
+// keys may come as numbers; the page keys maps and data attributes by text
+function norm(a) {
+	a.key = String(a.key);
+	return a;
+}
+
 function applyAlert(a, fresh) {
 	if (!a || a.key === undefined) return;
+	norm(a);
 	const had = S.open.get(a.key);
 	if (a.state === 'open') {
 		if (had) {
@@ -521,7 +528,7 @@ async function loadSnapshot() {
 		clearAll();
 		const now = Date.now();
 		const open = [], closed = [];
-		for (const a of alerts) (a.state === 'open' ? open : closed).push(a);
+		for (const a of alerts) (norm(a).state === 'open' ? open : closed).push(a);
 		// build every group off-document, then attach once
 		const parent = GROUPS.parentNode;
 		GROUPS.remove();
@@ -562,6 +569,7 @@ function setConn(text) {
 function onEvent(kind, data, id) {
 	if (id !== undefined) S.lastId = id;
 	if (kind === 'hello' || kind === 'resync') {
+		if (kind === 'resync') session().catch(() => {});
 		loadSnapshot().catch(() => {});
 		return;
 	}
@@ -643,6 +651,7 @@ async function refreshDetail() {
 	}
 	if (seq !== detailSeq || S.detailKey !== key) return;
 	if (a && a.alert) a = Object.assign({}, a.alert, { history: a.history || a.alert.history });
+	norm(a);
 	$('d-error').textContent = '';
 	$('d-title').textContent = a.app_type + ' / ' + a.instance;
 	const dl = $('d-fields');
@@ -711,10 +720,18 @@ async function bin(key, button) {
 	button.disabled = true;
 	const old = button.textContent;
 	button.textContent = 'binning…';
+	const post = () => api('/api/alerts/' + encodeURIComponent(key) + '/bin', {
+		method: 'POST', headers: { 'X-CSRF-Token': S.csrf },
+	});
 	try {
-		await api('/api/alerts/' + encodeURIComponent(key) + '/bin', {
-			method: 'POST', headers: { 'X-CSRF-Token': S.csrf },
-		});
+		try {
+			await post();
+		} catch (e) {
+			// a restarted xmond has a new token: fetch it and try once more
+			if (e.status !== 403) throw e;
+			await session();
+			await post();
+		}
 		// the event stream removes the row; the answer may come first
 		const e = S.open.get(key);
 		if (e && e.a.state === 'open') applyAlert(Object.assign({}, e.a, { state: 'binned', updated: new Date().toISOString() }), false);
@@ -763,11 +780,15 @@ setInterval(() => {
 
 // ---- start -----------------------------------------------------------------
 
+async function session() {
+	const sess = await api('/api/session');
+	S.csrf = (sess && (sess.csrf || sess.csrf_token)) || '';
+}
+
 async function start() {
 	$('login').hidden = true;
-	let sess;
 	try {
-		sess = await api('/api/session');
+		await session();
 	} catch (e) {
 		if (e.status !== 401) {
 			$('main').hidden = false;
@@ -776,7 +797,6 @@ async function start() {
 		}
 		return;
 	}
-	S.csrf = (sess && (sess.csrf || sess.csrf_token)) || '';
 	$('main').hidden = false;
 	const key = readUrl();
 	summary();
