@@ -20,6 +20,7 @@
 
 #include "http.h"
 #include "lull/log.h"
+#include "lull/time.h"
 
 struct ev {
 	uint64_t seq;
@@ -35,6 +36,8 @@ static struct {
 	size_t bytes, max_bytes;
 	uint64_t boot, seq;     /* seq: id of the last event published */
 	struct http_server *srv;
+	size_t streams;
+	int64_t last_close;     /* CLOCK_MONOTONIC ns when the last stream closed */
 	struct events_stats st;
 	char *tmp;              /* scratch for an event that is not kept */
 	size_t tmp_cap;
@@ -186,6 +189,27 @@ void events_publish(const char *kind, const char *json)
 		http_server_broadcast(E.srv, e->text, e->len);
 }
 
+bool events_wanted(void)
+{
+	return E.streams > 0 || (E.last_close && time_mono_ns() - E.last_close < EVENTS_LINGER_NS);
+}
+
+void events_skip(void)
+{
+	E.seq++;
+	E.st.skipped++;
+	while (E.count)
+		drop_oldest();
+}
+
+void events_stream_closed(void *ctx, struct http_conn *c)
+{
+	(void)ctx;
+	(void)c;
+	if (E.streams && --E.streams == 0)
+		E.last_close = time_mono_ns();
+}
+
 /* Parse "<16 hex>-<decimal>". Returns 0 or -EINVAL. */
 static int parse_id(const char *s, size_t n, uint64_t *boot, uint64_t *seq)
 {
@@ -263,7 +287,10 @@ int events_subscribe(const struct http_req *req, struct http_resp *resp)
 	}
 	if (rc)
 		return rc;
-	return http_resp_stream(resp);
+	rc = http_resp_stream(resp);
+	if (rc == 0)
+		E.streams++;
+	return rc;
 }
 
 void events_stats(struct events_stats *st)
@@ -271,6 +298,7 @@ void events_stats(struct events_stats *st)
 	*st = E.st;
 	st->ring_events = E.count;
 	st->ring_bytes = E.bytes;
+	st->streams = E.streams;
 }
 
 void events_free(void)

@@ -34,9 +34,11 @@
 #ifndef XMOND_EVENTS_H
 #define XMOND_EVENTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+struct http_conn;
 struct http_server;
 struct http_req;
 struct http_resp;
@@ -44,6 +46,7 @@ struct http_resp;
 #define EVENTS_RING_DEFAULT 4096          /* events kept for replay */
 #define EVENTS_RING_BYTES_DEFAULT (4u << 20)
 #define EVENTS_REPLAY_MAX (256u << 10)   /* more to replay than this: resync */
+#define EVENTS_LINGER_NS (120 * INT64_C(1000000000))  /* ring kept after the last stream closed */
 
 /* Set up the ring (0: the defaults above) and draw the boot id. Returns 0
  * or -errno (-ENOMEM). Events published before this are dropped. */
@@ -60,6 +63,19 @@ void events_attach(struct http_server *s);
  * Streams over their output bound are dropped by the HTTP server. */
 void events_publish(const char *kind, const char *json);
 
+/* Whether anyone may want the next event: a stream is open, or the last
+ * one closed less than EVENTS_LINGER_NS ago (a page that lost its
+ * connection comes back and replays). When false, the caller skips the
+ * work of formatting the event and calls events_skip() instead. */
+bool events_wanted(void);
+
+/* A change nobody listens for: takes the next id and empties the ring, so
+ * a client that comes back later resyncs. No allocation, no formatting. */
+void events_skip(void);
+
+/* http_handlers.stream_closed: a stream went away (ctx unused). */
+void events_stream_closed(void *ctx, struct http_conn *c);
+
 /* The handler of GET /api/events: fills `resp` as a stream (hello, replay
  * or resync as above). Call after the bearer-token check. Returns 0, or
  * -errno (the server then answers 500). */
@@ -74,6 +90,8 @@ struct events_stats {
 	uint64_t subscribed;    /* streams opened */
 	uint64_t replayed;      /* of those, reconnects served from the ring */
 	uint64_t resynced;      /* of those, reconnects told to re-read */
+	uint64_t skipped;       /* events nobody listened for (events_skip) */
+	size_t streams;         /* open now */
 	size_t ring_events, ring_bytes;
 };
 

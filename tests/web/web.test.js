@@ -19,6 +19,7 @@ const path = require('path');
 const BUILD = process.env.LULL_BUILD || path.join(__dirname, '../../build');
 const XMOND = path.join(BUILD, 'bin/xmond');
 const XMONCTL = path.join(BUILD, 'bin/xmonctl');
+const XMONRAISE = path.join(BUILD, 'tests/sys/xmonraise');   // a daemon's agent, driven by stdin
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ART = path.join(BUILD, 'test-artifacts');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'lull-web.'));
@@ -145,6 +146,31 @@ async function keyOf(x, inst, id) {
 		return a && String(a.key);
 	});
 }
+// A daemon's xmon agent (lull's own, through tests/sys/xmonraise): logged
+// on and steady, it raises on command. say() resolves with its answer.
+class Agent {
+	constructor(x, app, inst) {
+		this.p = track(spawn(XMONRAISE, ['--server', '127.0.0.1:' + x.port, '--app-type', app, '--instance', inst, '--heartbeat', '1'],
+			{ stdio: ['pipe', 'pipe', 'ignore'] }));
+		this.buf = '';
+		this.waiters = [];
+		this.p.stdout.on('data', (d) => {
+			this.buf += d;
+			let nl;
+			while ((nl = this.buf.indexOf('\n')) >= 0) {
+				const line = this.buf.slice(0, nl);
+				this.buf = this.buf.slice(nl + 1);
+				const w = this.waiters.shift();
+				if (w) w(line);
+			}
+		});
+	}
+	say(cmd) {
+		return new Promise((res) => { this.waiters.push(res); this.p.stdin.write(cmd + '\n'); });
+	}
+	kill() { this.p.kill('SIGKILL'); }
+}
+
 async function alertByKey(x, key) { return getJSON(x, '/api/alerts/' + encodeURIComponent(key)); }
 const stateOf = (a) => (a.alert ? a.alert.state : a.state);
 
@@ -172,6 +198,21 @@ async function load(page, url) {
 	await page.goto(url);
 	await page.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 10000 });
 	await page.evaluate(() => { window.__sameDocument = true; });
+}
+// record (page clock, the same machine's) when a row with text m appears
+async function watchFor(page, m) {
+	await page.evaluate((text) => {
+		window.__seen = 0;
+		const obs = new MutationObserver(() => {
+			for (const a of document.querySelectorAll('#groups a.msg'))
+				if (a.textContent === text) { window.__seen = Date.now(); obs.disconnect(); return; }
+		});
+		obs.observe(document.getElementById('groups'), { childList: true, subtree: true });
+	}, m);
+}
+async function seenAt(page) {
+	await page.waitForFunction(() => window.__seen > 0, null, { timeout: 10000 });
+	return page.evaluate(() => window.__seen);
 }
 const openKeys = (page) => page.$$eval('#groups li.alert', (ls) => ls.map((l) => l.dataset.key).sort());
 const rowSel = (key) => '#groups li.alert[data-key="' + key + '"]';
@@ -213,17 +254,10 @@ async function run(x, browser) {
 
 	// --- live raise, latency
 	const marker = 'disk nearly full ' + Date.now();
-	await page.evaluate((m) => {
-		window.__seen = 0;
-		new MutationObserver(() => {
-			if (window.__seen) return;
-			for (const a of document.querySelectorAll('#groups a.msg')) if (a.textContent === m) { window.__seen = Date.now(); return; }
-		}).observe(document.getElementById('groups'), { childList: true, subtree: true });
-	}, marker);
+	await watchFor(page, marker);
 	const t0 = Date.now();
 	const ctl = xmonctl(x, 'webtest', 'live-1', ['raise', marker]);
-	await page.waitForFunction(() => window.__seen > 0, null, { timeout: 10000 });
-	const seen = await page.evaluate(() => window.__seen);
+	const seen = await seenAt(page);
 	const r1 = await ctl.done;
 	const id1 = r1.out.trim();
 	diag(`raise -> visible on the page: ${seen - t0} ms from starting xmonctl (logon, first heartbeat and send included)`);
@@ -235,26 +269,26 @@ async function run(x, browser) {
 	is(await page.textContent(rowSel(key1) + ' .age') !== null, true, 'the row shows an age');
 	ok(/webtest 1/.test(await page.title()), 'the title counts per app type: ' + (await page.title()));
 
-	// a second raise while the page is open: time from xmonctl's send (its
-	// exit) is not observable, so measure the SSE path from the API instead
-	{
-		const m2 = 'replication lag ' + Date.now();
-		const p2 = page.waitForFunction((m) => [...document.querySelectorAll('#groups a.msg')].some((a) => a.textContent === m), m2, { timeout: 10000, polling: 'mutation' });
-		const c2 = xmonctl(x, 'webtest', 'live-2', ['raise', m2]);
-		let tApi = 0;
-		const poll = (async () => {
-			while (!tApi) {
-				const r = await req(x, 'GET', '/api/alerts?instance=live-2');
-				if (r.status === 200 && r.body.includes(m2)) tApi = Date.now();
-				else await sleep(2);
-			}
-		})();
-		await p2;
-		const tPage = Date.now();
-		await poll;
-		await c2.done;
-		diag(`visible in the API -> visible on the page: ${tPage - tApi} ms (negative: the page was first)`);
-		ok(tPage - tApi < 100, 'the page follows the API within 100 ms (' + (tPage - tApi) + ' ms)');
+	// a daemon already logged on (lull's agent): from the raise call to the
+	// row on the page, which is the latency a person sees
+	if (fs.existsSync(XMONRAISE)) {
+		const agent = new Agent(x, 'webtest', 'agent-1');
+		await until('the agent logged on', 10000, async () =>
+			instancesOf(await getJSON(x, '/api/instances')).some((i) => i.instance === 'agent-1' && i.state === 'up'));
+		const lat = [];
+		for (let i = 0; i < 7; i++) {
+			const m2 = 'replication lag ' + i + ' at ' + Date.now();
+			await watchFor(page, m2);
+			const t = Date.now();
+			await agent.say('raise 0 ' + m2);
+			lat.push((await seenAt(page)) - t);
+		}
+		lat.sort((a, b) => a - b);
+		diag('agent raise -> row on the page, ms: ' + lat.join(' ') + ' (median ' + lat[3] + ')');
+		ok(lat[3] < 500, 'raise -> on the page: median ' + lat[3] + ' ms (goal 100 ms; asserted loosely)');
+		agent.kill();
+	} else {
+		ok(true, '# SKIP ' + XMONRAISE + ' not built (make check builds it)');
 	}
 
 	// --- clear: leaves the open list, shows in recent
@@ -392,14 +426,20 @@ async function screenshots(browser) {
 			const [app, inst] = insts[i % insts.length];
 			jobs.push([app, inst, texts[(i * 3) % texts.length] + (i % 4 ? '' : ' (#' + i + ')'), i % 3 === 0]);
 		}
-		for (let i = 0; i < jobs.length; i += 10)
-			await Promise.all(jobs.slice(i, i + 10).map(([a, s, m, b]) => raise(y, a, s, m, { binnable: b })));
-		const watchers = insts.slice(0, -1).map(([a, s]) => xmonctl(y, a, s, ['watch']));
-		await until('watchers logged on', 10000, () => watchers.every((w) => /logged on/.test(w.output())));
-		await until('one instance down', 10000, async () => {
-			const is = instancesOf(await getJSON(y, '/api/instances'));
-			return is.filter((i) => i.up === false || /down/.test(i.state || '')).length === 1;
-		});
+		// one daemon (agent) per instance; the last one dies, so its
+		// instance is down (after a heartbeat, so it counts as a daemon)
+		const agents = insts.map(([a, s]) => new Agent(y, a, s));
+		await until('every agent steady', 15000, async () =>
+			instancesOf(await getJSON(y, '/api/instances')).filter((i) => i.state === 'up' && i.steady).length === insts.length);
+		for (let i = 0; i < jobs.length; i++) {
+			const [app, inst, m, b] = jobs[i];
+			const ag = agents[insts.findIndex((e) => e[0] === app && e[1] === inst)];
+			await ag.say(b ? 'raise 0 ' + m : 'alert a' + i + ' 0 0 ' + m);
+		}
+		await until('50 alerts open', 10000, async () => alertsOf(await getJSON(y, '/api/alerts')).length === 50);
+		agents[agents.length - 1].kill();
+		await until('one instance down', 10000, async () =>
+			instancesOf(await getJSON(y, '/api/instances')).filter((i) => i.state === 'down').length === 1);
 		for (const [name, w, h] of [['laptop', 1280, 900], ['phone', 390, 844]]) {
 			for (const scheme of ['light', 'dark']) {
 				const p = await newPage(browser, y.url + '/', { viewport: { width: w, height: h }, colorScheme: scheme, deviceScaleFactor: name === 'phone' ? 2 : 1 });
@@ -426,7 +466,7 @@ async function screenshots(browser) {
 		is(await p2.$$eval('#groups li.alert', (ls) => ls.filter((l) => !l.hidden && l.offsetParent).length), want, 'the link shows the same view');
 		await p2.context().close();
 		await p.context().close();
-		for (const w of watchers) w.kill('SIGTERM');
+		for (const a of agents) a.kill();
 	} finally {
 		await y.stop();
 	}

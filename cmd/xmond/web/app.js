@@ -411,7 +411,9 @@ function renderDown() {
 	const now = Date.now();
 	const rows = [];
 	for (const i of S.instances.values()) {
-		if (!isDown(i)) continue;
+		// one-shot clients (xmonctl) are gone, not down: only instances
+		// whose connection lasted (steady) count
+		if (!isDown(i) || i.steady === false) continue;
 		if (S.filter.app && i.app_type !== S.filter.app) continue;
 		if (S.filter.inst && !String(i.instance).toLowerCase().includes(S.filter.inst.toLowerCase())) continue;
 		rows.push(i);
