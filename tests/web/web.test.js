@@ -418,13 +418,15 @@ async function screenshots(browser) {
 	try {
 		const insts = [['echod', 'edge-fra-1'], ['echod', 'edge-fra-2'], ['echod', 'edge-ams-1'], ['ternfs-shard', 'shard-017'],
 			['ternfs-shard', 'shard-018'], ['ternfs-cdc', 'cdc-primary'], ['backup', 'nightly-db']];
+		// (one line each: the agent's commands are lines)
 		const texts = ['disk /var is 91% full', 'replication lag 12 s behind primary', 'malformed datagram from 192.0.2.44',
 			'certificate for api.example.org expires in 6 days', 'queue depth 10 000 (limit reached)', 'fsync took 480 ms',
-			'restarted after crash (SIGSEGV in shard_apply)\n  #0 shard_apply (shard.c:412)\n  #1 loop_run (loop.c:88)'];
+			'restarted after crash (SIGSEGV in shard_apply at shard.c:412)', 'slow peer 198.51.100.7: 2.1 s to answer',
+			'log file /var/log/echod.log not writable: No space left on device', 'clock skew 3.2 s against the NTP server'];
 		const jobs = [];
-		for (let i = 0; i < 50; i++) {
+		for (let i = 0; i < 49; i++) {
 			const [app, inst] = insts[i % insts.length];
-			jobs.push([app, inst, texts[(i * 3) % texts.length] + (i % 4 ? '' : ' (#' + i + ')'), i % 3 === 0]);
+			jobs.push([app, inst, texts[(i * 3 + Math.floor(i / insts.length)) % texts.length], i % 3 === 0]);
 		}
 		// one daemon (agent) per instance; the last one dies, so its
 		// instance is down (after a heartbeat, so it counts as a daemon)
@@ -436,10 +438,12 @@ async function screenshots(browser) {
 			const ag = agents[insts.findIndex((e) => e[0] === app && e[1] === inst)];
 			await ag.say(b ? 'raise 0 ' + m : 'alert a' + i + ' 0 0 ' + m);
 		}
+		// and one multi-line message from a script (xmonctl: one-shot, so not "down")
+		await raise(y, 'ternfs-cdc', 'cdc-replay', 'replay stopped at record 88123:\n  journal.c:412: CRC mismatch\n  waiting for an operator');
 		await until('50 alerts open', 10000, async () => alertsOf(await getJSON(y, '/api/alerts')).length === 50);
 		agents[agents.length - 1].kill();
 		await until('one instance down', 10000, async () =>
-			instancesOf(await getJSON(y, '/api/instances')).filter((i) => i.state === 'down').length === 1);
+			instancesOf(await getJSON(y, '/api/instances')).filter((i) => i.state === 'down' && i.steady).length === 1);
 		for (const [name, w, h] of [['laptop', 1280, 900], ['phone', 390, 844]]) {
 			for (const scheme of ['light', 'dark']) {
 				const p = await newPage(browser, y.url + '/', { viewport: { width: w, height: h }, colorScheme: scheme, deviceScaleFactor: name === 'phone' ? 2 : 1 });

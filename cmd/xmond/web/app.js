@@ -14,6 +14,8 @@
 (function () {
 const RECENT_MAX = 50;
 const AGE_EVERY_MS = 5000;
+const FIRST_CHUNK = 300;     // rows built before the first paint
+const CHUNK = 1500;          // rows per task after that
 
 const S = {
 	csrf: '',
@@ -180,38 +182,50 @@ function addOption(parent, value) {
 	parent.append(o);
 }
 
+// a link a person can open in a new tab: the detail view of that alert
 function alertHref(key) {
-	const u = new URL(location.href);
-	u.searchParams.set('alert', key);
-	return u.pathname + u.search;
+	return '/?alert=' + encodeURIComponent(key);
+}
+
+// Rows are clones of two prototypes (binnable or not): one cloneNode is
+// much cheaper than building the same elements one by one, which matters
+// for the first render of 10 000 alerts.
+const PROTO = {};
+function proto(binnable) {
+	const k = binnable ? 'b' : 'n';
+	if (PROTO[k]) return PROTO[k];
+	const li = el('li', 'alert');
+	const meta = el('span', 'meta');
+	li.append(el('a', 'msg'), meta);
+	if (binnable) meta.append(el('span', 'tag', 'binnable'));
+	meta.append(el('time', 'age'));
+	if (binnable) {
+		const b = el('button', 'bin', 'bin');
+		b.type = 'button';
+		b.setAttribute('aria-label', 'bin this alert');
+		meta.append(b);
+	}
+	PROTO[k] = li;
+	return li;
 }
 
 function makeRow(e, now) {
 	const a = e.a;
-	const li = el('li', 'alert');
-	const lines = String(a.message).split('\n');
-	const link = el('a', 'msg', lines[0] === '' && lines.length > 1 ? lines[1] : lines[0]);
+	const li = proto(a.binnable).cloneNode(true);
+	const link = li.firstChild, meta = li.lastChild;
+	const msg = String(a.message);
+	const nl = msg.indexOf('\n');
+	const first = nl < 0 ? msg : msg.slice(0, nl);
+	link.textContent = first;
 	link.href = alertHref(a.key);
-	link.dataset.key = a.key;
-	link.title = String(a.message).slice(0, 2000);
-	li.append(link);
-	const meta = el('span', 'meta');
-	if (lines.length > 1) meta.append(el('span', 'more', '+' + (lines.length - 1) + ' lines'));
-	if (a.binnable) meta.append(el('span', 'tag', 'binnable'));
-	const t = el('time', 'age', age(e.t, now));
+	if (nl >= 0 || first.length > 80) link.title = msg.slice(0, 2000);
+	const t = a.binnable ? meta.children[1] : meta.firstChild;
+	t.textContent = age(e.t, now);
 	t.dateTime = a.created;
 	t.title = a.created;
-	meta.append(t);
 	e.ageEl = t;
-	if (a.binnable) {
-		const b = el('button', 'bin', 'bin');
-		b.type = 'button';
-		b.dataset.key = a.key;
-		b.setAttribute('aria-label', 'bin this alert');
-		meta.append(b);
-	}
-	li.append(meta);
-	li.dataset.key = a.key;
+	if (nl >= 0) meta.prepend(el('span', 'more', '+' + (msg.split('\n').length - 1) + ' lines'));
+	li.setAttribute('data-key', a.key);
 	e.row = li;
 	return li;
 }
@@ -359,6 +373,7 @@ function writeUrl(push) {
 }
 
 function applyFilter() {
+	const t0 = performance.now();
 	for (const app of S.apps.values()) {
 		app.shown = 0;
 		for (const ig of app.insts.values()) {
@@ -375,6 +390,7 @@ function applyFilter() {
 	flush();
 	renderDown();
 	renderRecent();
+	window.xmon.filterMs = performance.now() - t0;
 }
 
 let filterTimer = 0;
@@ -425,7 +441,7 @@ function renderDown() {
 		li.append(el('strong', '', String(i.instance)), ' ', el('span', 'muted', String(i.app_type)));
 		const s = downSince(i);
 		if (s) {
-			const t = el('time', 'since', ' down for ' + age(ms(s), now));
+			const t = el('time', 'since', ' down for ' + age(ms(s), now) + ', since ' + new Date(ms(s)).toLocaleString());
 			t.dateTime = s;
 			t.title = 'since ' + s;
 			li.append(t);
@@ -522,23 +538,37 @@ function clearAll() {
 
 async function loadSnapshot() {
 	const gen = ++S.loading || ++S.loading;
+	window.xmon.firstChunkAt = 0;
 	S.buffer = [];
 	try {
+		const t0 = performance.now();
 		const [all, inst] = await Promise.all([api('/api/alerts?state=all'), api('/api/instances')]);
 		if (S.loading !== gen) return;
+		const t1 = performance.now();
 		const alerts = list(all, 'alerts');
 		clearAll();
 		const now = Date.now();
 		const open = [], closed = [];
 		for (const a of alerts) (norm(a).state === 'open' ? open : closed).push(a);
-		// build every group off-document, then attach once
-		const parent = GROUPS.parentNode;
-		GROUPS.remove();
-		for (const a of open) addOpen(a, now, false);
-		parent.append(GROUPS);
 		closed.sort((x, y) => ms(y.updated) - ms(x.updated));
 		S.recent = closed.slice(0, RECENT_MAX);
 		for (const i of list(inst, 'instances')) S.instances.set(i.app_type + '\0' + i.instance, i);
+		renderDown();
+		renderRecent();
+		// Rows in chunks, one task each: the first screenful paints at
+		// once and the page answers input while the rest is built. Events
+		// that arrive meanwhile wait in S.buffer.
+		let i = 0, chunk = FIRST_CHUNK;
+		for (;;) {
+			const end = Math.min(open.length, i + chunk);
+			for (; i < end; i++) addOpen(open[i], now, false);
+			flush();
+			if (!window.xmon.firstChunkAt) window.xmon.firstChunkAt = performance.now();
+			if (i >= open.length) break;
+			await new Promise((res) => setTimeout(res, 0));
+			if (S.loading !== gen) return;
+			chunk = CHUNK;
+		}
 		const buf = S.buffer;
 		S.buffer = null;
 		S.loading = 0;
@@ -549,6 +579,7 @@ async function loadSnapshot() {
 		showError('');
 		document.documentElement.dataset.ready = '1';
 		window.xmon.loadedAt = performance.now();
+		window.xmon.timing = { fetch: t1 - t0, build: window.xmon.loadedAt - t1, first: window.xmon.firstChunkAt - t1 };
 	} catch (e) {
 		if (S.loading === gen) { S.loading = 0; S.buffer = null; }
 		if (e.status !== 401) showError('Could not read the alerts: ' + e.message);
@@ -747,12 +778,13 @@ async function bin(key, button) {
 document.addEventListener('click', (ev) => {
 	const t = ev.target;
 	if (!(t instanceof Element)) return;
+	const keyOf = (e) => e.closest('[data-key]').getAttribute('data-key');
 	const b = t.closest('button.bin');
-	if (b) { bin(b.dataset.key, b); return; }
+	if (b) { bin(keyOf(b), b); return; }
 	const a = t.closest('a.msg');
-	if (a && a.dataset.key !== undefined && !ev.ctrlKey && !ev.metaKey && !ev.shiftKey && ev.button === 0) {
+	if (a && !ev.ctrlKey && !ev.metaKey && !ev.shiftKey && ev.button === 0) {
 		ev.preventDefault();
-		openDetail(a.dataset.key, true);
+		openDetail(keyOf(a), true);
 	}
 });
 
