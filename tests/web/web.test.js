@@ -68,12 +68,14 @@ class Xmond {
 		this.dir = path.join(TMP, name);
 		fs.mkdirSync(this.dir, { recursive: true });
 	}
-	async start() {
+	async start(extra) {
 		if (!this.port) { this.port = await freePort(); this.hport = await freePort(); }
+		if (extra) this.extra = extra;
 		const log = fs.openSync(path.join(this.dir, 'xmond.log'), 'a');
 		this.proc = track(spawn(XMOND, [
 			'--listen', '127.0.0.1:' + this.port, '--http', '127.0.0.1:' + this.hport,
 			'--state-dir', path.join(this.dir, 'state'), '--log', path.join(this.dir, 'xmond.log'),
+			...(this.extra || []),
 		], { stdio: ['ignore', log, log] }));
 		fs.closeSync(log);
 		this.url = 'http://127.0.0.1:' + this.hport;
@@ -407,6 +409,53 @@ async function run(x, browser) {
 	await page.context().close();
 
 	await screenshots(browser);
+	await bearer(browser);
+}
+
+// --http-token: the page asks for the token once per browser session
+async function bearer(browser) {
+	const z = new Xmond('token');
+	const token = 'T0k3n-' + require('crypto').randomBytes(12).toString('hex');
+	fs.writeFileSync(path.join(z.dir, 'token'), token + '\n');
+	await z.start(['--http-token', path.join(z.dir, 'token')]);
+	try {
+		is((await req(z, 'GET', '/api/alerts')).status, 401, '--http-token: the API without the token: 401');
+		is((await req(z, 'GET', '/')).status, 200, 'the page itself loads without it');
+		const p = await newPage(browser, null);
+		p.allowNetErrors = true;   // the 401s the browser logs
+		await p.goto(z.url + '/');
+		await p.waitForSelector('#login:not([hidden])', { timeout: 5000 });
+		ok(true, 'the page asks for the token');
+		await p.fill('#login-token', 'wrong-token-wrong-token');
+		await p.press('#login-token', 'Enter');
+		await p.waitForFunction(() => /refused/.test(document.getElementById('login-error').textContent), null, { timeout: 5000 });
+		ok(true, 'a wrong token is refused, and it asks again');
+		await p.fill('#login-token', token);
+		await p.press('#login-token', 'Enter');
+		await p.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 5000 });
+		ok(await p.isHidden('#login'), 'the right token: the alerts');
+		const m = 'behind a token ' + Date.now();
+		await watchFor(p, m);
+		await raise(z, 'tok', 'tok-1', m, { binnable: true });
+		await seenAt(p);
+		ok(true, 'live updates work with the token (the stream sends it too)');
+		const key = await p.getAttribute('#groups li.alert', 'data-key');
+		await p.click(rowSel(key) + ' button.bin');
+		await p.waitForSelector(rowSel(key), { state: 'detached', timeout: 5000 });
+		is(stateOf(JSON.parse((await req(z, 'GET', '/api/alerts/' + key, { Authorization: 'Bearer ' + token })).body)), 'binned', 'and binning');
+		await p.reload();
+		await p.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 5000 });
+		ok(await p.isHidden('#login'), 'a reload does not ask again (kept for the session)');
+		await p.context().close();
+		const p2 = await newPage(browser, null);
+		p2.allowNetErrors = true;
+		await p2.goto(z.url + '/');
+		await p2.waitForSelector('#login:not([hidden])', { timeout: 5000 });
+		ok(true, 'a new browser session asks again');
+		await p2.context().close();
+	} finally {
+		await z.stop();
+	}
 }
 
 // 50 alerts over a few app types and instances, every instance kept up

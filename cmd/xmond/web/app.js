@@ -81,7 +81,7 @@ async function api(path, opts) {
 	o.headers = headers(o.headers);
 	const r = await fetch(path, o);
 	if (r.status === 401) {
-		askToken('');
+		askToken(S.token ? 'The token was refused.' : '');
 		throw new HttpError(401, 'the server asks for its token');
 	}
 	const text = await r.text();
