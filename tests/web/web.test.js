@@ -9,21 +9,14 @@
 // site cannot bin for you, and the page rides out an xmond restart.
 // Screenshots go to $LULL_BUILD/test-artifacts/.
 'use strict';
-const { spawn } = require('child_process');
 const fs = require('fs');
-const http = require('http');
-const net = require('net');
-const os = require('os');
 const path = require('path');
-
-const BUILD = process.env.LULL_BUILD || path.join(__dirname, '../../build');
-const XMOND = path.join(BUILD, 'bin/xmond');
-const XMONCTL = path.join(BUILD, 'bin/xmonctl');
-const XMONRAISE = path.join(BUILD, 'tests/sys/xmonraise');   // a daemon's agent, driven by stdin
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ART = path.join(BUILD, 'test-artifacts');
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'lull-web.'));
 const { chromium } = require('playwright-core');
+const {
+	BUILD, XMONRAISE, CHROMIUM, sleep, until, Xmond, req, getJSON, alertsOf, instancesOf, xmonctl, raise, keyOf,
+	Agent, alertByKey, stateOf,
+} = require('./lib.js');
+const ART = path.join(BUILD, 'test-artifacts');
 
 // ---- TAP ----------------------------------------------------------------------
 let n = 0, failed = 0;
@@ -38,143 +31,6 @@ function is(got, want, desc) {
 		'got ' + JSON.stringify(got).slice(0, 400) + ', want ' + JSON.stringify(want).slice(0, 400));
 }
 function diag(msg) { console.log(String(msg).split('\n').map((l) => '# ' + l).join('\n')); }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(desc, ms, fn) {
-	const end = Date.now() + ms;
-	for (;;) {
-		const v = await fn();
-		if (v) return v;
-		if (Date.now() > end) throw new Error('timed out waiting for ' + desc);
-		await sleep(20);
-	}
-}
-
-// ---- processes --------------------------------------------------------------
-const children = new Set();
-function track(p) { children.add(p); p.on('exit', () => children.delete(p)); return p; }
-process.on('exit', () => { for (const p of children) try { p.kill('SIGKILL'); } catch (e) { /* gone */ } });
-
-function freePort() {
-	return new Promise((res, rej) => {
-		const s = net.createServer();
-		s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
-		s.on('error', rej);
-	});
-}
-
-class Xmond {
-	constructor(name) {
-		this.name = name;
-		this.dir = path.join(TMP, name);
-		fs.mkdirSync(this.dir, { recursive: true });
-	}
-	async start(extra) {
-		if (!this.port) { this.port = await freePort(); this.hport = await freePort(); }
-		if (extra) this.extra = extra;
-		const log = fs.openSync(path.join(this.dir, 'xmond.log'), 'a');
-		this.proc = track(spawn(XMOND, [
-			'--listen', '127.0.0.1:' + this.port, '--http', '127.0.0.1:' + this.hport,
-			'--state-dir', path.join(this.dir, 'state'), '--log', path.join(this.dir, 'xmond.log'),
-			...(this.extra || []),
-		], { stdio: ['ignore', log, log] }));
-		fs.closeSync(log);
-		this.url = 'http://127.0.0.1:' + this.hport;
-		await until('xmond /healthz on ' + this.url, 10000, async () => {
-			if (this.proc.exitCode !== null) throw new Error('xmond exited: ' + this.log().slice(-2000));
-			try { return (await req(this, 'GET', '/healthz')).status === 200; } catch (e) { return false; }
-		});
-	}
-	async stop(sig) {
-		const p = this.proc;
-		if (!p || p.exitCode !== null) return;
-		const gone = new Promise((r) => p.on('exit', r));
-		p.kill(sig || 'SIGTERM');
-		await Promise.race([gone, sleep(5000)]);
-		if (p.exitCode === null && p.signalCode === null) { p.kill('SIGKILL'); await gone; }
-	}
-	log() { try { return fs.readFileSync(path.join(this.dir, 'xmond.log'), 'utf8'); } catch (e) { return ''; } }
-}
-
-function req(x, method, p, headers, body) {
-	return new Promise((res, rej) => {
-		const r = http.request({ host: '127.0.0.1', port: x.hport, method, path: p, headers: headers || {} }, (resp) => {
-			const chunks = [];
-			resp.on('data', (c) => chunks.push(c));
-			resp.on('end', () => res({ status: resp.statusCode, headers: resp.headers, body: Buffer.concat(chunks).toString() }));
-		});
-		r.on('error', rej);
-		r.setTimeout(5000, () => r.destroy(new Error('timeout')));
-		r.end(body);
-	});
-}
-async function getJSON(x, p) {
-	const r = await req(x, 'GET', p);
-	if (r.status !== 200) throw new Error('GET ' + p + ': ' + r.status + ' ' + r.body.slice(0, 200));
-	return JSON.parse(r.body);
-}
-const alertsOf = (j) => (Array.isArray(j) ? j : j.alerts || []);
-const instancesOf = (j) => (Array.isArray(j) ? j : j.instances || []);
-
-// xmonctl ARGS...; `raw` is a shell printf format for a message that
-// node cannot pass as a string (invalid UTF-8)
-function xmonctl(x, app, inst, args, opts) {
-	const base = [XMONCTL, '--server', '127.0.0.1:' + x.port, '--app-type', app, '--instance', inst, '--timeout', '10'];
-	let p;
-	if (opts && opts.raw !== undefined)
-		p = spawn('bash', ['-c', 'exec "$@" "$(printf "' + opts.raw + '")"', 'bash', ...base, ...args]);
-	else
-		p = spawn(base[0], [...base.slice(1), ...args]);
-	track(p);
-	let out = '', err = '';
-	p.stdout.on('data', (d) => (out += d));
-	p.stderr.on('data', (d) => (err += d));
-	p.output = () => out;
-	p.done = new Promise((res) => p.on('exit', (code) => res({ code, out, err })));
-	return p;
-}
-async function raise(x, app, inst, msg, opts) {
-	opts = opts || {};
-	const args = ['raise'];
-	if (opts.binnable) args.push('--binnable');
-	if (opts.raw === undefined) args.push(msg);
-	const r = await xmonctl(x, app, inst, args, opts).done;
-	if (r.code !== 0) throw new Error('xmonctl raise: ' + r.code + ' ' + r.err);
-	return r.out.trim();
-}
-// the alert's API key, from the id xmonctl printed
-async function keyOf(x, inst, id) {
-	return until('alert ' + id + ' in the API', 5000, async () => {
-		const a = alertsOf(await getJSON(x, '/api/alerts?state=all')).find((a) => a.instance === inst && String(a.alert_id) === String(id));
-		return a && String(a.key);
-	});
-}
-// A daemon's xmon agent (lull's own, through tests/sys/xmonraise): logged
-// on and steady, it raises on command. say() resolves with its answer.
-class Agent {
-	constructor(x, app, inst) {
-		this.p = track(spawn(XMONRAISE, ['--server', '127.0.0.1:' + x.port, '--app-type', app, '--instance', inst, '--heartbeat', '1'],
-			{ stdio: ['pipe', 'pipe', 'ignore'] }));
-		this.buf = '';
-		this.waiters = [];
-		this.p.stdout.on('data', (d) => {
-			this.buf += d;
-			let nl;
-			while ((nl = this.buf.indexOf('\n')) >= 0) {
-				const line = this.buf.slice(0, nl);
-				this.buf = this.buf.slice(nl + 1);
-				const w = this.waiters.shift();
-				if (w) w(line);
-			}
-		});
-	}
-	say(cmd) {
-		return new Promise((res) => { this.waiters.push(res); this.p.stdin.write(cmd + '\n'); });
-	}
-	kill() { this.p.kill('SIGKILL'); }
-}
-
-async function alertByKey(x, key) { return getJSON(x, '/api/alerts/' + encodeURIComponent(key)); }
-const stateOf = (a) => (a.alert ? a.alert.state : a.state);
 
 // ---- browser ------------------------------------------------------------------
 // Every page records what must never happen: dialogs (alert()), page
@@ -410,6 +266,41 @@ async function run(x, browser) {
 
 	await screenshots(browser);
 	await bearer(browser);
+	await many(browser);
+}
+
+// A group shows its newest 100 alerts and offers the rest on request; an
+// alert leaving the shown part pulls in the next one.
+async function many(browser) {
+	const z = new Xmond('many');
+	await z.start();
+	const agent = new Agent(z, 'flood', 'busy-1', ['--limit', '1000']);
+	try {
+		await until('the agent logged on', 10000, async () =>
+			instancesOf(await getJSON(z, '/api/instances')).some((i) => i.state === 'up'));
+		for (let i = 0; i < 130; i++) await agent.say('raise 0 flood alert ' + String(i).padStart(3, '0'));
+		await until('130 alerts open', 10000, async () => alertsOf(await getJSON(z, '/api/alerts')).length === 130);
+		const p = await newPage(browser, z.url + '/');
+		const rows = () => p.$$eval('#groups li.alert', (ls) => ls.length);
+		is(await rows(), 100, '130 alerts on one instance: 100 rows shown');
+		is(await p.textContent('.inst .more-btn'), 'show 30 more of 30', 'and a button for the rest');
+		const newest = await p.textContent('#groups li.alert a.msg');
+		is(newest, 'flood alert 129', 'newest first');
+		const key = await p.getAttribute('#groups li.alert', 'data-key');
+		await p.click(rowSel(key) + ' button.bin');
+		await p.waitForSelector(rowSel(key), { state: 'detached', timeout: 5000 });
+		is(await rows(), 100, 'binning a shown alert pulls in the next one');
+		await p.focus('.inst .more-btn');
+		await p.keyboard.press('Enter');
+		await p.waitForFunction(() => document.querySelectorAll('#groups li.alert').length === 129, null, { timeout: 5000 });
+		ok(await p.isHidden('.inst .more-btn'), 'the button (keyboard) shows the rest');
+		is(p.bad, [], 'no errors');
+		is(await p.evaluate(() => window.__csp), [], 'no CSP violation (row heights are set through CSSOM)');
+		await p.context().close();
+	} finally {
+		agent.kill();
+		await z.stop();
+	}
 }
 
 // --http-token: the page asks for the token once per browser session
@@ -496,7 +387,7 @@ async function screenshots(browser) {
 		for (const [name, w, h] of [['laptop', 1280, 900], ['phone', 390, 844]]) {
 			for (const scheme of ['light', 'dark']) {
 				const p = await newPage(browser, y.url + '/', { viewport: { width: w, height: h }, colorScheme: scheme, deviceScaleFactor: name === 'phone' ? 2 : 1 });
-				await p.waitForFunction(() => document.querySelectorAll('#groups li.alert').length === 50, null, { timeout: 5000 });
+				await p.waitForFunction(() => document.getElementById('open-count').textContent === '(50)' && document.querySelector('#groups li.alert'), null, { timeout: 5000 });
 				const file = path.join(ART, `xmond-${name}-${scheme}.png`);
 				await p.screenshot({ path: file });
 				ok(fs.statSync(file).size > 10000, 'screenshot ' + path.relative(process.cwd(), file));
@@ -529,6 +420,5 @@ main().catch((e) => {
 	ok(false, 'the test ran to its end', e.stack);
 }).finally(() => {
 	console.log('1..' + n);
-	fs.rmSync(TMP, { recursive: true, force: true });
 	process.exit(failed ? 1 : 0);
 });
