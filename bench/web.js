@@ -77,23 +77,25 @@ async function main() {
 	try {
 		// --- page load
 		const first = [], full = [], fetchMs = [];
+		let nrows = 0;
 		for (let i = 0; i < LOADS; i++) {
 			const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 			const p = await ctx.newPage();
 			await p.goto(x.url + '/');
 			await p.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 60000 });
 			const t = await p.evaluate(() => new Promise((res) => requestAnimationFrame(() => setTimeout(() => res({
-				painted: performance.now(), first: window.xmon.firstChunkAt, timing: window.xmon.timing,
-				rows: document.querySelectorAll('#groups li.alert').length,
+				painted: performance.now(), first: window.xmon.firstRowsAt, timing: window.xmon.timing,
+				rows: document.querySelectorAll('#groups li.alert').length, open: window.xmon.state.open.size,
 			}), 0))));
-			if (t.rows < ALERTS) throw new Error('only ' + t.rows + ' rows');
-			first.push(t.first);
+			if (t.open < ALERTS) throw new Error('only ' + t.open + ' alerts on the page');
+			nrows = t.rows;
+			first.push(t.first || t.painted);
 			full.push(t.painted);
 			fetchMs.push(t.timing.fetch);
 			await ctx.close();
 		}
-		rows.push(['page load, ' + ALERTS + ' alerts: to the first rows', med(first).toFixed(0) + ' ms', 'goal < 1000 ms']);
-		rows.push(['page load: to all rows built and painted', med(full).toFixed(0) + ' ms', '(of which API read ' + med(fetchMs).toFixed(0) + ' ms)']);
+		rows.push(['page load, ' + ALERTS + ' alerts: navigation to rows in view', med(first).toFixed(0) + ' ms', 'goal < 1000 ms']);
+		rows.push(['page load: to every alert placed, painted', med(full).toFixed(0) + ' ms', 'API read ' + med(fetchMs).toFixed(0) + ' ms; ' + nrows + ' rows built']);
 
 		// --- events applied on an open page with 10 000 rows
 		const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -102,7 +104,11 @@ async function main() {
 		await p.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 60000 });
 		const a0 = await p.evaluate(() => [window.xmon.applied, window.xmon.applyMs]);
 		const lat = [];
-		const ag = agents[0];
+		// a daemon whose app type sorts first, so its group is in view
+		const ag = new Agent(x, '0-bench', 'latency-1', ['--limit', '1000']);
+		agents.push(ag);
+		await until('the latency agent up', 10000, async () =>
+			instancesOf(await getJSON(x, '/api/instances')).some((i) => i.instance === 'latency-1' && i.state === 'up'));
 		for (let i = 0; i < 100; i++) {
 			const m = 'bench event ' + i + ' ' + Date.now();
 			await p.evaluate((text) => {
