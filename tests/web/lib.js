@@ -155,6 +155,8 @@ async function alertByKey(x, key) { return getJSON(x, '/api/alerts/' + encodeURI
 const stateOf = (a) => (a.alert ? a.alert.state : a.state);
 
 process.on('exit', () => fs.rmSync(TMP, { recursive: true, force: true }));
+// killed (prove's timeout, ^C): still stop every child through 'exit'
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => process.exit(128 + require('os').constants.signals[sig]));
 
 module.exports = {
 	BUILD, XMOND, XMONCTL, XMONRAISE, CHROMIUM, TMP, sleep, until, track, freePort, Xmond, req, getJSON,
