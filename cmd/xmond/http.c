@@ -428,7 +428,7 @@ static void step(struct http_parser *p, unsigned char c)
 		return;
 	case S_VERSION:
 		if (++p->line_bytes > HTTP_LINE_MAX)
-			return reject(p, 400, "request line too long");
+			return reject(p, 414, "request line too long");
 		if (c == '\r')
 			return version_done(p);
 		if (p->tok_len >= 8)
@@ -437,7 +437,7 @@ static void step(struct http_parser *p, unsigned char c)
 		return;
 	case S_LINE_LF:
 		if (++p->line_bytes > HTTP_LINE_MAX)
-			return reject(p, 400, "request line too long");
+			return reject(p, 414, "request line too long");
 		if (c != '\n')
 			return reject(p, 400, "bare CR");
 		p->sub = S_HSTART;
@@ -736,7 +736,7 @@ struct http_server {
 	struct reactor_watch lw;
 	struct reactor_timer accept_timer;
 	struct reactor_timer ping;
-	struct reactor_defer flush;
+	struct reactor_defer flush, flush2;   /* two stages: see flush_stage() */
 	bool accept_paused, stopping, free_in_flush;
 	struct http_conn *conns, *streams, *dirty, *dead;
 	struct http_stats st;
@@ -1019,6 +1019,7 @@ static void answer(struct http_conn *c)
 	s->st.requests++;
 	resp_init(c, req);
 	rc = s->h.handle(s->h.ctx, req, r);
+	c->last_io = time_mono_ns();   /* idle and write deadlines count from the answer */
 	if (rc < 0 || r->body.full || r->headers_full || r->status < 200 || r->status > 999 ||
 	    (r->stream && (r->status != 200 || req->method != HTTP_GET))) {
 		log_warn("http: %.*s: %s", (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p,
@@ -1240,13 +1241,9 @@ static void conn_update(struct http_conn *c)
 	if (!conn_write(c))
 		return;
 	if (c->mode == M_READ && !out_pending(c) && !c->closing) {
-		size_t was = c->out.len;
-
 		conn_process(c);   /* a backed-up pipeline goes on */
-		if (c->dead)
-			return;
-		if (c->out.len != was && !conn_write(c))
-			return;
+		if (c->dead || c->dirty)
+			return;    /* its answers go out in the next flush */
 	}
 	if (c->closing && !out_pending(c) && c->mode == M_READ) {
 		if (c->eof) {
@@ -1287,7 +1284,10 @@ static void conn_update(struct http_conn *c)
 
 		deadline = deadline == LULL_FOREVER || d < deadline ? d : deadline;
 	} else if (c->mode == M_READ && !c->closing) {
-		int64_t d = c->req_start ? c->req_start + s->cfg.request_ns :
+		/* a complete request waiting for the client to read earlier
+		 * answers has only the write deadline */
+		int64_t d = c->parser.state == HTTP_PS_DONE ? LULL_FOREVER :
+			    c->req_start ? c->req_start + s->cfg.request_ns :
 			    out_pending(c) ? LULL_FOREVER : c->last_io + s->cfg.idle_ns;
 
 		if (d != LULL_FOREVER && (deadline == LULL_FOREVER || d < deadline))
@@ -1305,6 +1305,8 @@ static void conn_timeout(struct reactor *r, struct reactor_timer *t)
 	struct http_conn *c = (struct http_conn *)((char *)t - offsetof(struct http_conn, t));
 
 	(void)r;
+	if (c->dirty)
+		return;   /* an answer is about to go out; the flush sets the next deadline */
 	if (c->mode == M_READ && c->req_start) {
 		c->s->st.timeouts++;
 		log_debug("http: fd %d: request not complete in time", c->fd);
@@ -1375,7 +1377,8 @@ static void conn_io(struct reactor *r, struct reactor_watch *w, uint32_t revents
 		if (c->mode == M_READ)
 			conn_process(c);
 	}
-	conn_update(c);
+	if (!c->dead && !c->dirty)
+		conn_update(c);   /* else the end-of-turn flush does it */
 }
 
 /* ---------------------------------------------------------------- accepting */
@@ -1507,11 +1510,28 @@ void *http_conn_user(const struct http_conn *c)
 
 /* ---------------------------------------------------------------- server */
 
-/* End of turn: write what the turn's answers and events queued, then free
- * the connections closed during the turn. */
-static void flush_fn(struct reactor *r, struct reactor_defer *d)
+/* Answers are written at the end of the turn in two deferred stages. The
+ * first, queued when an answer is made, only queues the second, which
+ * therefore runs after every deferred call that callbacks queued during
+ * the turn (the reactor runs them in order): a journal's group commit
+ * queued by a state change is on disk before the answer that shows it. */
+static void flush_stage(struct reactor *r, struct reactor_defer *d)
 {
 	struct http_server *s = (struct http_server *)((char *)d - offsetof(struct http_server, flush));
+
+	if (s->free_in_flush) {
+		if (!s->flush2.queued)
+			free(s);
+		return;
+	}
+	reactor_defer(r, &s->flush2, s->flush2.fn);
+}
+
+/* Write what the turn's answers and events queued, then free the
+ * connections closed during the turn. */
+static void flush_fn(struct reactor *r, struct reactor_defer *d)
+{
+	struct http_server *s = (struct http_server *)((char *)d - offsetof(struct http_server, flush2));
 	struct http_conn *c;
 
 	(void)r;
@@ -1524,7 +1544,7 @@ static void flush_fn(struct reactor *r, struct reactor_defer *d)
 		s->dead = c->next;
 		conn_free(c);
 	}
-	if (s->free_in_flush)
+	if (s->free_in_flush && !s->flush.queued)
 		free(s);
 }
 
@@ -1562,7 +1582,8 @@ struct http_server *http_server_start(struct reactor *r, int listen_fd, const st
 		s->cfg.stream_max_pending = (size_t)1 << 20;
 	reactor_timer_init(&s->accept_timer, accept_retry);
 	reactor_timer_init(&s->ping, ping_fire);
-	s->flush.fn = flush_fn;
+	s->flush.fn = flush_stage;
+	s->flush2.fn = flush_fn;
 	fl = reactor_watch_add(r, &s->lw, listen_fd, EPOLLIN, on_accept);
 	if (fl < 0) {
 		free(s);
@@ -1590,7 +1611,7 @@ void http_server_stop(struct http_server *s)
 		conn_free(c);
 	}
 	/* a queued deferred call still points into s: let it free s */
-	if (s->flush.queued)
+	if (s->flush.queued || s->flush2.queued)
 		s->free_in_flush = true;
 	else
 		free(s);

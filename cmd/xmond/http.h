@@ -36,7 +36,8 @@ struct reactor;
 
 /* ------------------------------------------------------------------ parser */
 
-#define HTTP_LINE_MAX 8192          /* request line incl. CRLF; over: 414 (400 past the target) */
+#define HTTP_LINE_MAX 8192          /* request line incl. CRLF; over: 414 (only a long
+                                     * target can make a line this long) */
 #define HTTP_HEADER_BYTES_MAX 16384 /* header section incl. the final CRLF; over: 431 */
 #define HTTP_HEADERS_MAX 64         /* header fields; over: 431 */
 #define HTTP_BODY_MAX 65536         /* Content-Length; over: 413 */

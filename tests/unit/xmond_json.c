@@ -446,7 +446,7 @@ int main(void)
 	rng_state = seed ? strtoull(seed, NULL, 0) : 0x5eed2026;
 	diag("seed 0x%" PRIx64 " (LULL_SEED)", rng_state);
 	exact_escapes();
-	against_reference(200000);
+	against_reference(50000);
 	against_python(20000);
 	writer();
 	times(100000);
