@@ -50,8 +50,10 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "idle-%d", i);
-		if (pipe2(p, O_CLOEXEC) < 0 || !loop_spawn(name, idle, (void *)(long)p[0])) {
-			fprintf(stderr, "idle_lull: loop %s: %s\n", name, strerror(errno));
+		int r = pipe2(p, O_CLOEXEC) < 0 ? -errno : loop_spawn(name, idle, (void *)(long)p[0]);
+
+		if (r < 0) {
+			fprintf(stderr, "idle_lull: loop %s: %s\n", name, strerror(-r));
 			return 111;
 		}
 	}

@@ -166,7 +166,7 @@ int main(int argc, char **argv)
 		}
 		/* Let the loop fail its first connect and enter back-off. */
 		usleep(100000);
-		xmon_get_stats(&st);
+		xmon_stats(&st);
 		if (st.connects || st.connected) {
 			fprintf(stderr, "xmon_cost: the agent connected to %s: the server is not down\n", server);
 			return 111;
@@ -200,11 +200,11 @@ int main(int argc, char **argv)
 		/* Wait (up to 5 s) until the loop has drained the pipe. */
 		struct xmon_stats st;
 
-		xmon_get_stats(&st);
+		xmon_stats(&st);
 		for (int i = 0; i < 50; i++) {
 			usleep(100000);
 			dq = st.dropped_limit;
-			xmon_get_stats(&st);
+			xmon_stats(&st);
 			if (st.dropped_limit == dq)
 				break;
 		}

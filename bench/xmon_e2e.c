@@ -134,8 +134,9 @@ out:
 static void consume_send(struct bq_node *n)
 {
 	uint8_t buf[XMON_MESSAGE_MAX + 1024];
-	ssize_t len = xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 0, XMON_S(BENCH_APP_TYPE), XMON_S(INSTANCE),
-				     n->h.id, 1, xmon_str_of(n->msg, n->h.len));
+	struct xmon_msg m = { .type = XMON_CREATE, .alert_id = n->h.id, .binnable = 1,
+			      .message = xmon_str_of(n->msg, n->h.len) };
+	ssize_t len = xmon_enc_alert(buf, sizeof(buf), &m);
 
 	if (len > 0 && send_all(client_fd, buf, (size_t)len) < 0) {
 		perror("xmon_e2e: queue: send");
@@ -208,7 +209,7 @@ int main(int argc, char **argv)
 		}
 		for (int i = 0; i < 500 && !st.connected; i++) {
 			usleep(10000);
-			xmon_get_stats(&st);
+			xmon_stats(&st);
 		}
 		if (!st.connected) {
 			fprintf(stderr, "xmon_e2e: the agent did not log on within 5 s\n");

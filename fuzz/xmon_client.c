@@ -253,11 +253,9 @@ static void reencode(const struct xmon_msg *m)
 {
 	static struct xmon_parser q;
 	static uint8_t out[XMON_MSG_MAX], out2[XMON_MSG_MAX];
-	const struct xmon_str none = { NULL, 0 };
 	struct xmon_msg r, zero = { 0 };
 	unsigned same = used_fields(m->type) & ~(unsigned)M_NOT_ENCODED;
 	int child = (m->type & XMON_CHILD) && m->type != XMON_CHILD_LOGON;  /* child-form alert */
-	uint32_t base = m->type & ~(uint32_t)XMON_CHILD;
 	ssize_t n, n2;
 
 	switch (m->type) {
@@ -271,8 +269,7 @@ static void reencode(const struct xmon_msg *m)
 		n = xmon_enc_status(out, sizeof(out));
 		break;
 	default:
-		n = xmon_enc_alert(out, sizeof(out), base, child, m->app_type, m->app_instance, m->alert_id,
-				   m->binnable, m->message);
+		n = xmon_enc_alert(out, sizeof(out), m);
 		if (m->alert_id < 0) {
 			/* Not an id lull would send: the encoders refuse it. */
 			CHECK(n == -EINVAL);
@@ -315,8 +312,7 @@ static void reencode(const struct xmon_msg *m)
 		n2 = xmon_enc_status(out2, sizeof(out2));
 		break;
 	default:
-		n2 = xmon_enc_alert(out2, sizeof(out2), base, child, child ? r.app_type : none,
-				    child ? r.app_instance : none, r.alert_id, r.binnable, r.message);
+		n2 = xmon_enc_alert(out2, sizeof(out2), &r);
 		break;
 	}
 	CHECK(n2 == n && memcmp(out, out2, (size_t)n) == 0);

@@ -3,26 +3,33 @@
 #define LULL_INTERNAL_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <unistd.h>
 
-/* write(2) all of buf, retrying EINTR and short writes. Async-signal-safe.
- * Returns 0 or -errno. */
-int lull_write_all(int fd, const void *buf, size_t len);
-
-/* The calling thread's kernel tid. Async-signal-safe. */
-pid_t lull_gettid(void);
-
-/* Copy at most cap-1 bytes of s into dst, NUL-terminated; returns length. */
-size_t lull_strlcpy(char *dst, const char *s, size_t cap);
+#include "util.h"   /* lull_write_all, lull_gettid, lull_strlcpy */
 
 /* vsnprintf for the conversions logs use (d i u x X s c %; flags - 0;
  * width, precision, *; hh h l ll z j t). Returns the length the whole
  * result needs, like vsnprintf, or -1 for anything else (the caller then
  * uses vsnprintf on a copy of ap). Async-signal-safe. */
 int lull_vformat(char *out, size_t cap, const char *fmt, va_list ap);
+
+/* lull's real-time signals, all handed out here: offsets from SIGRTMIN.
+ * SIGRTMIN+0 and +1 are left to the application. Both are sent to one
+ * thread (pthread_kill/tgkill), never to the process. */
+enum lull_rtsig {
+	LULL_RTSIG_INTERRUPT = 2,   /* loop.c: ends a loop's blocking wait */
+	LULL_RTSIG_CRASH_DUMP = 3,  /* crash.c: asks a thread for its backtrace */
+};
+
+/* The signal number of `off` (SIGRTMIN is not a constant in glibc). */
+static inline int lull_rtsig(enum lull_rtsig off)
+{
+	return SIGRTMIN + (int)off;
+}
 
 /* Set by crash_init(): run by every loop thread at start and exit, so
  * loops get an alternate signal stack without linking the crash module

@@ -2,7 +2,8 @@
  *
  * Global state: the registry of loops (a list under reg_lock, touched only
  * at spawn, at a loop's return and during termination), the stop flag, the
- * requested exit status and the "a loop returned" eventfd.
+ * requested exit status, the "a loop returned" eventfd and the SIGHUP hook
+ * (set and read on the main thread only).
  *
  * How a loop is stopped without any timeout: every thread blocks the
  * interrupt signal (a real-time signal) except inside the wrappers' ppoll
@@ -47,7 +48,8 @@ static atomic_bool stopping;
 static atomic_int exit_status = -1;
 static char exit_requester[LOOP_NAME_MAX];
 static int done_efd = -1;
-static int sig_interrupt_;
+static void (*reload_fn)(void *arg);
+static void *reload_arg;
 
 int (*lull_thread_start_hook)(void);
 void (*lull_thread_exit_hook)(void);
@@ -57,9 +59,7 @@ static __thread sigset_t wait_mask;
 
 int loop_sig_interrupt(void)
 {
-	if (!sig_interrupt_)
-		sig_interrupt_ = SIGRTMIN + 2;
-	return sig_interrupt_;
+	return lull_rtsig(LULL_RTSIG_INTERRUPT);
 }
 
 static void on_interrupt(int sig)
@@ -109,11 +109,6 @@ int loop_init(void)
 bool loop_stopping(void)
 {
 	return atomic_load(&stopping);
-}
-
-const char *loop_self_name(void)
-{
-	return log_thread_name();
 }
 
 void loop_exit(int status)
@@ -222,14 +217,14 @@ static void *loop_start(void *p)
 	return NULL;
 }
 
-struct loop *loop_spawn(const char *name, loop_fn fn, void *arg)
+int loop_spawn(const char *name, loop_fn fn, void *arg)
 {
 	struct loop *l = calloc(1, sizeof(*l));
 	pthread_attr_t attr;
 	int r;
 
 	if (!l)
-		return NULL;
+		return -ENOMEM;
 	lull_strlcpy(l->name, name, sizeof(l->name));
 	l->fn = fn;
 	l->arg = arg;
@@ -245,10 +240,15 @@ struct loop *loop_spawn(const char *name, loop_fn fn, void *arg)
 	pthread_attr_destroy(&attr);
 	if (r) {
 		free(l);
-		errno = r;
-		return NULL;
+		return -r;
 	}
-	return l;
+	return 0;
+}
+
+void loop_on_reload(void (*fn)(void *arg), void *arg)
+{
+	reload_fn = fn;
+	reload_arg = arg;
 }
 
 static const char *signame(int sig)
@@ -307,10 +307,10 @@ static size_t name_unfinished(char *buf, size_t cap)
 	return count;
 }
 
-/* Graceful: interrupt every loop, join them before the deadline. */
-static int terminate_gracefully(int sfd, int64_t deadline_ns, int status)
+/* Graceful: interrupt every loop, join them within the grace period. */
+static int terminate_gracefully(int sfd, int64_t grace_ns, int status)
 {
-	int64_t deadline = time_deadline_in(deadline_ns), t0 = time_mono_ns();
+	int64_t deadline = time_deadline_in(grace_ns), t0 = time_mono_ns();
 	struct pollfd pfd[2] = { { .fd = done_efd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
 	struct signalfd_siginfo si;
 	char names[1024];
@@ -375,7 +375,7 @@ missed:
 	_exit(LOOP_EXIT_DEADLINE);
 }
 
-int loop_main(enum loop_term_mode mode, int64_t deadline_ns)
+int loop_main(enum loop_term_mode mode, int64_t grace_ns)
 {
 	struct signalfd_siginfo si;
 	struct pollfd pfd;
@@ -405,12 +405,14 @@ int loop_main(enum loop_term_mode mode, int64_t deadline_ns)
 					log_error("SIGHUP: cannot reopen log: %s", strerror(-r));
 				else
 					log_info("SIGHUP: log reopened");
+				if (reload_fn)
+					reload_fn(reload_arg);
 				continue;
 			}
 			if (sig == SIGUSR2) {
 				log_toggle_debug();
 				log_info("SIGUSR2: debug logging %s",
-					 log_get_level() == LOG_LEVEL_DEBUG ? "on" : "off");
+					 log_level() == LOG_LEVEL_DEBUG ? "on" : "off");
 				continue;
 			}
 			status = termination_cause(&si, cause, sizeof(cause));
@@ -418,9 +420,12 @@ int loop_main(enum loop_term_mode mode, int64_t deadline_ns)
 				log_info("terminating: %s (immediate, status %d)", cause, status);
 				_exit(status);
 			}
-			log_info("terminating: %s (graceful, deadline %lld ms)", cause,
-				 (long long)(deadline_ns / LULL_NSEC_PER_MSEC));
-			status = terminate_gracefully(sfd, deadline_ns, status);
+			if (grace_ns < 0)
+				log_info("terminating: %s (graceful, no deadline)", cause);
+			else
+				log_info("terminating: %s (graceful, deadline %lld ms)", cause,
+					 (long long)(grace_ns / LULL_NSEC_PER_MSEC));
+			status = terminate_gracefully(sfd, grace_ns, status);
 			close(sfd);
 			return status;
 		}
@@ -483,4 +488,36 @@ int loop_periodic_run(const struct loop_periodic *p)
 		if (next <= now)
 			next = now + period;   /* skip missed periods, don't burst */
 	}
+}
+
+static int watchdog_step(void *arg)
+{
+	(void)arg;
+	return notify_send("WATCHDOG=1") < 0 ? -1 : 0;
+}
+
+static int watchdog_loop(void *arg)
+{
+	struct loop_periodic p = {
+		.interval_ns = *(int64_t *)arg / 2,
+		.gate_fd = -1,
+		.step = watchdog_step,
+	};
+
+	return loop_periodic_run(&p);
+}
+
+int loop_watchdog_start(void)
+{
+	static int64_t interval;
+	int r;
+
+	interval = notify_watchdog_interval();
+	if (!interval)
+		return 0;
+	r = loop_spawn("watchdog", watchdog_loop, &interval);
+	if (r < 0)
+		return r;
+	log_info("systemd watchdog: pinging every %lld ms", (long long)(interval / 2 / LULL_NSEC_PER_MSEC));
+	return 1;
 }

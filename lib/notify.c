@@ -1,8 +1,11 @@
 /* notify.c: sd_notify datagrams, written from the protocol, no libsystemd.
  *
  * No global state: the socket is opened per message (messages are rare:
- * readiness, status changes, stopping, watchdog pings).
+ * readiness, status changes, stopping, watchdog pings). A leaf module: no
+ * threads, no log, only libc, so a program that sends READY=1 links
+ * nothing else of lull. The watchdog loop lives in loop.c.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,9 +14,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "internal.h"
-#include "lull/log.h"
-#include "lull/loop.h"
+#include <unistd.h>
+
 #include "lull/notify.h"
 
 int notify_send(const char *state)
@@ -84,34 +86,4 @@ int64_t notify_watchdog_interval(void)
 	if (end == usec || *end || us == 0 || us > INT64_MAX / 1000)
 		return 0;
 	return (int64_t)us * 1000;
-}
-
-static int watchdog_step(void *arg)
-{
-	(void)arg;
-	return notify_send("WATCHDOG=1") < 0 ? -1 : 0;
-}
-
-static int watchdog_loop(void *arg)
-{
-	struct loop_periodic p = {
-		.interval_ns = *(int64_t *)arg / 2,
-		.gate_fd = -1,
-		.step = watchdog_step,
-	};
-
-	return loop_periodic_run(&p);
-}
-
-int notify_watchdog_start(void)
-{
-	static int64_t interval;
-
-	interval = notify_watchdog_interval();
-	if (!interval)
-		return 0;
-	if (!loop_spawn("watchdog", watchdog_loop, &interval))
-		return -errno;
-	log_info("systemd watchdog: pinging every %lld ms", (long long)(interval / 2 / LULL_NSEC_PER_MSEC));
-	return 1;
 }

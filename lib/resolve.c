@@ -36,8 +36,10 @@ int resolve_split(const char *hostport, char *host, size_t hcap, uint16_t *port)
 			return -EINVAL;
 		hlen = (size_t)(colon - h);
 	}
-	if (hlen == 0 || hlen >= hcap)
+	if (hlen == 0)
 		return -EINVAL;
+	if (hlen >= hcap)
+		return -ENAMETOOLONG;
 	errno = 0;
 	p = strtol(colon + 1, &end, 10);
 	if (errno || end == colon + 1 || *end || p < 1 || p > 65535)

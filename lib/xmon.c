@@ -30,7 +30,7 @@
 #include "lull/xmon.h"
 #include "lull/xmon_wire.h"
 
-#define NAME_CAP 256
+#define NAME_CAP (XMON_NAME_MAX + 1)
 #define TRUNC_MARK "...[truncated]"
 #define CONNECT_TIMEOUT_NS (10 * LULL_NSEC_PER_SEC)
 #define BACKOFF_MIN_NS (1 * LULL_NSEC_PER_SEC)
@@ -188,7 +188,7 @@ uint64_t xmon_dropped(void)
 	return atomic_load(&ag.dropped);
 }
 
-void xmon_get_stats(struct xmon_stats *s)
+void xmon_stats(struct xmon_stats *s)
 {
 	s->connects = atomic_load(&ag.st.connects);
 	s->disconnects = atomic_load(&ag.st.disconnects);
@@ -647,10 +647,15 @@ static void open_b_remove(int64_t id)
 static int send_alert(uint32_t type, int app, int binnable, int64_t id, const char *msg, uint16_t len)
 {
 	uint8_t buf[XMON_MESSAGE_MAX + 4 * NAME_CAP + 64];
-	ssize_t n = xmon_enc_alert(buf, sizeof(buf), type, app != XMON_PARENT,
-				   xmon_str_of(app_name(app), strlen(app_name(app))),
-				   xmon_str_of(ag.app_instance, strlen(ag.app_instance)), id, binnable,
-				   xmon_str_of(msg, len));
+	struct xmon_msg m = {
+		.type = app != XMON_PARENT ? type | XMON_CHILD : type,
+		.app_type = xmon_str_of(app_name(app), strlen(app_name(app))),
+		.app_instance = xmon_str_of(ag.app_instance, strlen(ag.app_instance)),
+		.alert_id = id,
+		.binnable = binnable,
+		.message = xmon_str_of(msg, len),
+	};
+	ssize_t n = xmon_enc_alert(buf, sizeof(buf), &m);
 
 	if (n < 0 || out_append(buf, (size_t)n) < 0)
 		return -1;
@@ -936,7 +941,7 @@ static void copy_name(char *dst, const char *src)
 int xmon_start(const struct xmon_config *cfg)
 {
 	struct utsname u;
-	int fds[2];
+	int fds[2], r;
 
 	if (!cfg || !cfg->app_type || !cfg->app_type[0])
 		return -EINVAL;
@@ -977,14 +982,12 @@ int xmon_start(const struct xmon_config *cfg)
 		ag.pipe_w = fds[1];
 	}
 	atomic_store(&ag.started, true);
-	if (ag.enabled && !loop_spawn("xmon", xmon_loop, NULL)) {
-		int e = errno;
-
+	if (ag.enabled && (r = loop_spawn("xmon", xmon_loop, NULL)) < 0) {
 		atomic_store(&ag.started, false);
 		close(ag.pipe_r);
 		close(ag.pipe_w);
 		ag.pipe_r = ag.pipe_w = -1;
-		return -e;
+		return r;
 	}
 	if (!ag.enabled)
 		log_info("xmon: no server configured: alerts are only logged");

@@ -333,22 +333,18 @@ static size_t fmt_id(char out[20], int64_t v)
 	return n;
 }
 
-ssize_t xmon_enc_alert(uint8_t *buf, size_t cap, uint32_t type, int child, struct xmon_str app_type,
-		       struct xmon_str app_instance, int64_t id, int binnable, struct xmon_str message)
+ssize_t xmon_enc_alert(uint8_t *buf, size_t cap, const struct xmon_msg *a)
 {
-	struct xmon_msg m = { .app_type = app_type, .app_instance = app_instance, .alert_id = id,
-			      .binnable = binnable, .message = message };
-	const struct xmon_layout *L;
+	uint32_t base = a->type & ~(uint32_t)XMON_CHILD;
+	struct xmon_msg m = { .app_type = a->app_type, .app_instance = a->app_instance,
+			      .alert_id = a->alert_id, .binnable = a->binnable, .message = a->message };
 	char text[20];
 
-	if ((type != XMON_CLEAR && type != XMON_CREATE && type != XMON_UPDATE) || id < 0)
+	if ((base != XMON_CLEAR && base != XMON_CREATE && base != XMON_UPDATE) || a->alert_id < 0)
 		return -EINVAL;
-	if (child) {
-		type |= XMON_CHILD;
-		m.alert_id_text = xmon_str_of(text, fmt_id(text, id));
-	}
-	L = client_layout(type);
-	return encode(buf, cap, L, &m);
+	if (a->type & XMON_CHILD)
+		m.alert_id_text = xmon_str_of(text, fmt_id(text, a->alert_id));
+	return encode(buf, cap, client_layout(a->type), &m);
 }
 
 ssize_t xmon_enc_heartbeat(uint8_t *buf, size_t cap)

@@ -15,10 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lull/prog.h"
 #include "wakeups.h"
-
-#define EXIT_USAGE 100
-#define EXIT_SYSTEM 111
 
 #define NSEC_PER_SEC 1000000000ULL
 #define DEFAULT_SECONDS 10
@@ -107,10 +105,10 @@ static int usage_error(const char *what, const char *arg, const char *hint)
 	fprintf(stderr, "wakeups: %s%s%s%s%s; " USAGE "\n", what,
 		arg ? " '" : "", arg ? arg : "", arg ? "'" : "",
 		hint ? hint : "");
-	return EXIT_USAGE;
+	return PROG_EXIT_USAGE;
 }
 
-/* 0 to run, -1 when help was printed, EXIT_USAGE after a message. */
+/* 0 to run, -1 when help was printed, PROG_EXIT_USAGE after a message. */
 static int args_parse(int argc, char **argv, struct args *a)
 {
 	const char *pos[2] = { NULL, NULL };
@@ -260,7 +258,7 @@ static int wakeups_run(const struct args *args)
 	struct sample *s = NULL; /* s[0] before, s[1] after */
 	struct timespec t0, t1, deadline;
 	char path[64], err[128];
-	int procfd = -1, rc, status = EXIT_SYSTEM;
+	int procfd = -1, rc, status = PROG_EXIT_TEMP;
 
 	snprintf(path, sizeof(path), "/proc/%d", (int)args->pid);
 	procfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

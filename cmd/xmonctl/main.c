@@ -9,13 +9,14 @@
  * heartbeats with status updates), sends, and exits 0. Alert ids are the
  * wall-clock time in microseconds, so the ids of separate runs from one
  * instance do not collide and `clear ID` from a later run reaches the
- * alert. Exit status: 0 done, 100 usage, 111 temporary failure (server
- * unreachable, no heartbeat in time, connection lost).
+ * alert. The commands are a table of verbs (as wireguard-tools' wg.c).
+ * Exit status (lull/prog.h): 0 done, 100 usage, 111 temporary failure
+ * (server unreachable, no heartbeat in time, connection lost).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
-#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,44 +24,29 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "lull/prog.h"
 #include "lull/resolve.h"
 #include "lull/time.h"
+#include "lull/xmon.h"
 #include "lull/xmon_wire.h"
 
-#define EXIT_USAGE 100
-#define EXIT_TEMP 111
-
-static const char usage_text[] =
-	"usage: xmonctl --server HOST:PORT --app-type TYPE [--instance NAME] [--timeout SECONDS] COMMAND\n"
-	"  raise [--binnable] [--quiet SECONDS] MESSAGE   raise an alert, print its id\n"
-	"  clear ID                                       clear a non-binnable alert raised before\n"
-	"  watch                                          print heartbeats and binned notices\n"
-	"  --instance defaults to xmonctl@<short hostname>; --timeout (default 30) bounds the\n"
-	"  wait for the server. --quiet waits SECONDS before raising (a quiet period a script\n"
-	"  can cancel by killing xmonctl). Exit: 0 ok, 100 usage, 111 temporary failure.\n";
+#define DEFAULT_TIMEOUT_S 30
+#define MAX_TIMEOUT_S 86400
+#define MAX_QUIET_S (7 * 86400)
 
 struct ctl {
 	const char *server, *app_type;
-	char instance[256], hostname[256];
+	char host[XMON_NAME_MAX + 1];   /* --server split */
+	uint16_t port;
+	char instance[XMON_NAME_MAX + 1], hostname[XMON_NAME_MAX + 1];
 	int fd;
+	int64_t timeout_ns;
 	int64_t deadline;
 	uint8_t pend[4096];          /* received, not yet fed to the parser */
 	size_t pend_off, pend_len;
 	struct xmon_parser parser;
+	uint8_t buf[XMON_MSG_MAX];
 };
-
-static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void die(int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("xmonctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(status);
-}
 
 static void send_all(struct ctl *c, const uint8_t *buf, size_t n)
 {
@@ -70,7 +56,7 @@ static void send_all(struct ctl *c, const uint8_t *buf, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			die(EXIT_TEMP, "write to %s: %s", c->server, strerror(errno));
+			prog_die(PROG_EXIT_TEMP, "write to %s: %s", c->server, strerror(errno));
 		buf += w;
 		n -= (size_t)w;
 	}
@@ -79,15 +65,12 @@ static void send_all(struct ctl *c, const uint8_t *buf, size_t n)
 static void connect_server(struct ctl *c)
 {
 	struct resolve_result res;
-	char host[256], addr[80];
-	uint16_t port;
+	char addr[80];
 	int r;
 
-	if (resolve_split(c->server, host, sizeof(host), &port) < 0)
-		die(EXIT_USAGE, "bad --server '%s' (want HOST:PORT or [ADDR6]:PORT)", c->server);
-	r = resolve_host(host, port, &res);
+	r = resolve_host(c->host, c->port, &res);
 	if (r < 0)
-		die(r == -ENOENT ? EXIT_USAGE : EXIT_TEMP, "cannot resolve %s: %s", host,
+		prog_die(r == -ENOENT ? PROG_EXIT_USAGE : PROG_EXIT_TEMP, "cannot resolve %s: %s", c->host,
 		    r == -ENOENT ? "no such host" : strerror(-r));
 	char why[512] = "";
 	size_t wl = 0;
@@ -108,7 +91,7 @@ static void connect_server(struct ctl *c)
 			close(c->fd);
 		c->fd = -1;
 	}
-	die(EXIT_TEMP, "cannot connect to %s (%s)", c->server, why);
+	prog_die(PROG_EXIT_TEMP, "cannot connect to %s (%s)", c->server, why);
 }
 
 /* Next server message, answering heartbeats; 0 at the deadline. */
@@ -118,7 +101,7 @@ static int next_message(struct ctl *c, struct xmon_msg *m)
 		int k = xmon_parser_next(&c->parser, m);
 
 		if (k < 0)
-			die(EXIT_TEMP, "protocol error from %s: %s", c->server, c->parser.error);
+			prog_die(PROG_EXIT_TEMP, "protocol error from %s: %s", c->server, c->parser.error);
 		if (k == 1) {
 			if (m->type == XMON_HEARTBEAT) {
 				uint8_t st[32];
@@ -146,7 +129,7 @@ static int next_message(struct ctl *c, struct xmon_msg *m)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			die(EXIT_TEMP, "%s %s", c->server, n == 0 ? "closed the connection" : strerror(errno));
+			prog_die(PROG_EXIT_TEMP, "%s %s", c->server, n == 0 ? "closed the connection" : strerror(errno));
 		c->pend_off = 0;
 		c->pend_len = (size_t)n;
 	}
@@ -160,15 +143,137 @@ static void logon(struct ctl *c)
 				   10, xmon_str_of(c->app_type, strlen(c->app_type)),
 				   xmon_str_of(c->instance, strlen(c->instance)));
 
-	if (n < 0)
-		die(EXIT_USAGE, "app type or instance too long");
+	if (n < 0)   /* both are at most XMON_NAME_MAX bytes: it fits */
+		prog_die(PROG_EXIT_USAGE, "cannot encode the logon: %s", strerror((int)-n));
+	c->deadline = time_deadline_in(c->timeout_ns);
 	xmon_parser_init(&c->parser, XMON_FROM_SERVER);
 	connect_server(c);
 	send_all(c, buf, (size_t)n);
 	while (next_message(c, &m))
 		if (m.type == XMON_HEARTBEAT)
 			return;
-	die(EXIT_TEMP, "no heartbeat from %s in time", c->server);
+	prog_die(PROG_EXIT_TEMP, "no heartbeat from %s in time", c->server);
+}
+
+/* Send one alert message of `type` (parent form). */
+static void send_alert(struct ctl *c, uint32_t type, int64_t id, bool binnable, const char *msg)
+{
+	struct xmon_msg m = {
+		.type = type,
+		.alert_id = id,
+		.binnable = binnable,
+		.message = xmon_str_of(msg, strlen(msg)),
+	};
+	ssize_t n = xmon_enc_alert(c->buf, sizeof(c->buf), &m);
+
+	if (n < 0)
+		prog_die(PROG_EXIT_USAGE, "cannot encode the alert: %s", strerror((int)-n));
+	send_all(c, c->buf, (size_t)n);
+}
+
+static int cmd_raise(struct ctl *c, int argc, char **argv)
+{
+	long long quiet_s = 0;
+	bool binnable = false;
+	int i = 0;
+
+	for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		} else if (!strcmp(argv[i], "--binnable")) {
+			binnable = true;
+		} else if (!strcmp(argv[i], "--quiet") && i + 1 < argc) {
+			quiet_s = prog_num(argv[++i], "--quiet", 0, MAX_QUIET_S);
+		} else {
+			prog_usage("unknown option '%s' for raise", argv[i]);
+		}
+	}
+	if (i != argc - 1)
+		prog_usage("raise takes one MESSAGE (quote it)");
+	const char *msg = prog_str(argv[i], "MESSAGE", XMON_MESSAGE_MAX);
+	if (binnable && quiet_s)
+		prog_usage("a binnable alert has no quiet period");
+	if (quiet_s) {
+		struct timespec ts = { (time_t)quiet_s, 0 };
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	int64_t id = time_real_ns() / 1000;
+	logon(c);
+	send_alert(c, XMON_CREATE, id, binnable, msg);
+	printf("%lld\n", (long long)id);
+	return 0;
+}
+
+static int cmd_clear(struct ctl *c, int argc, char **argv)
+{
+	if (argc != 1)
+		prog_usage("clear takes one alert ID");
+	int64_t id = prog_num(argv[0], "alert ID", 0, INT64_MAX);
+	logon(c);
+	send_alert(c, XMON_CLEAR, id, false, "");
+	return 0;
+}
+
+static int cmd_watch(struct ctl *c, int argc, char **argv)
+{
+	struct xmon_msg m;
+
+	(void)argv;
+	if (argc != 0)
+		prog_usage("watch takes no argument");
+	logon(c);
+	printf("logged on to %s as %s\n", c->server, c->instance);
+	fflush(stdout);
+	c->deadline = LULL_FOREVER;
+	while (next_message(c, &m)) {
+		if (m.type == XMON_HEARTBEAT)
+			printf("heartbeat\n");
+		else
+			printf("binned %lld\n", (long long)m.alert_id);
+		fflush(stdout);
+	}
+	return 0;
+}
+
+static const struct verb {
+	const char *name;
+	int (*fn)(struct ctl *c, int argc, char **argv);
+	const char *args, *help;
+} verbs[] = {
+	{ "raise", cmd_raise, "[--binnable] [--quiet SECONDS] MESSAGE", "raise an alert, print its id" },
+	{ "clear", cmd_clear, "ID", "clear a non-binnable alert raised before" },
+	{ "watch", cmd_watch, "", "print heartbeats and binned notices" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: xmonctl --server HOST:PORT --app-type TYPE [--instance NAME] [--timeout SECONDS] COMMAND\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %s %-40s %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
+	fprintf(f,
+		"  --instance defaults to xmonctl@<short hostname>; TYPE and NAME are at most %d bytes,\n"
+		"  MESSAGE at most %d. --timeout (default %d, at most %d) bounds the wait for the\n"
+		"  server. --quiet waits SECONDS (at most %d) before raising (a quiet period a\n"
+		"  script can cancel by killing xmonctl). Exit: 0 ok, 100 usage, 111 temporary failure.\n",
+		XMON_NAME_MAX, XMON_MESSAGE_MAX, DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MAX_QUIET_S);
+}
+
+/* Half-close and wait for the server to see everything: a close with
+ * unread data could reset the connection before it reads. */
+static void finish(struct ctl *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	for (int64_t dl = time_deadline_in(2 * LULL_NSEC_PER_SEC);;) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		int64_t left = (dl - time_mono_ns()) / LULL_NSEC_PER_MSEC;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0 || recv(c->fd, c->buf, sizeof(c->buf), 0) <= 0)
+			break;
+	}
+	close(c->fd);
 }
 
 int main(int argc, char **argv)
@@ -178,56 +283,41 @@ int main(int argc, char **argv)
 		{ "app-type", required_argument, NULL, 'a' },
 		{ "instance", required_argument, NULL, 'i' },
 		{ "timeout", required_argument, NULL, 't' },
-		{ "binnable", no_argument, NULL, 'b' },
-		{ "quiet", required_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ctl c = { .fd = -1 };
-	long timeout_s = 30, quiet_s = 0;
-	int binnable = 0, ch;
-	const char *instance = NULL, *cmd;
+	static struct ctl c = { .fd = -1, .timeout_ns = DEFAULT_TIMEOUT_S * LULL_NSEC_PER_SEC };
+	const struct verb *v = NULL;
+	const char *instance = NULL;
 	struct utsname u;
-	char *end;
+	int ch, r;
 
 	opterr = 0;
-	/* "+": options stop at the command; its own options are parsed after */
+	/* "+": options stop at the command; its own options are its verb's */
 	while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's': c.server = optarg; break;
-		case 'a': c.app_type = optarg; break;
-		case 'i': instance = optarg; break;
-		case 't':
-			timeout_s = strtol(optarg, &end, 10);
-			if (*end || timeout_s < 1 || timeout_s > 86400)
-				die(EXIT_USAGE, "bad --timeout '%s'", optarg);
-			break;
-		case 'h': fputs(usage_text, stdout); return 0;
-		default: die(EXIT_USAGE, "unknown option '%s' (see --help)", argv[optind - 1]);
+		case 'a': c.app_type = prog_str(optarg, "--app-type", XMON_NAME_MAX); break;
+		case 'i': instance = prog_str(optarg, "--instance", XMON_NAME_MAX); break;
+		case 't': c.timeout_ns = prog_num(optarg, "--timeout", 1, MAX_TIMEOUT_S) * LULL_NSEC_PER_SEC; break;
+		case 'h': usage(stdout); return 0;
+		default: prog_usage("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (!c.server || !c.app_type || optind >= argc)
-		die(EXIT_USAGE, "need --server, --app-type and a command (see --help)");
-	cmd = argv[optind++];
-	/* the command's own options */
-	while (optind < argc && argv[optind][0] == '-' && argv[optind][1] == '-') {
-		if (!strcmp(argv[optind], "--binnable")) {
-			binnable = 1;
-			optind++;
-		} else if (!strcmp(argv[optind], "--quiet") && optind + 1 < argc) {
-			quiet_s = strtol(argv[optind + 1], &end, 10);
-			if (*end || quiet_s < 0 || quiet_s > 86400 * 7)
-				die(EXIT_USAGE, "bad --quiet '%s'", argv[optind + 1]);
-			optind += 2;
-		} else if (!strcmp(argv[optind], "--")) {
-			optind++;
-			break;
-		} else {
-			die(EXIT_USAGE, "unknown option '%s' for %s (see --help)", argv[optind], cmd);
-		}
-	}
+		prog_usage("need --server, --app-type and a command");
+	r = resolve_split(c.server, c.host, sizeof(c.host), &c.port);
+	if (r == -ENAMETOOLONG)
+		prog_usage("the host in --server is longer than the limit of %d bytes", XMON_NAME_MAX);
+	if (r < 0)
+		prog_usage("bad --server '%s' (want HOST:PORT or [ADDR6]:PORT, port 1..65535)", c.server);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(argv[optind], verbs[i].name))
+			v = &verbs[i];
+	if (!v)
+		prog_usage("unknown command '%s'", argv[optind]);
 	if (uname(&u) < 0)
-		die(EXIT_TEMP, "uname: %s", strerror(errno));
+		prog_die(PROG_EXIT_TEMP, "uname: %s", strerror(errno));
 	if (strchr(u.nodename, '.'))
 		*strchr(u.nodename, '.') = '\0';
 	snprintf(c.hostname, sizeof(c.hostname), "%s", u.nodename);
@@ -235,69 +325,8 @@ int main(int argc, char **argv)
 		snprintf(c.instance, sizeof(c.instance), "%s", instance);
 	else
 		snprintf(c.instance, sizeof(c.instance), "xmonctl@%.200s", c.hostname);
-	c.deadline = time_deadline_in(timeout_s * LULL_NSEC_PER_SEC);
 
-	uint8_t buf[XMON_MSG_MAX];
-	struct xmon_msg m;
-	ssize_t n;
-	if (!strcmp(cmd, "raise")) {
-		if (optind != argc - 1)
-			die(EXIT_USAGE, "raise takes one MESSAGE (quote it)");
-		const char *msg = argv[optind];
-		size_t len = strlen(msg);
-		if (len > 4000)
-			die(EXIT_USAGE, "message longer than 4000 bytes");
-		if (binnable && quiet_s)
-			die(EXIT_USAGE, "a binnable alert has no quiet period");
-		if (quiet_s) {
-			struct timespec ts = { quiet_s, 0 };
-			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-				;
-			c.deadline = time_deadline_in(timeout_s * LULL_NSEC_PER_SEC);
-		}
-		int64_t id = time_real_ns() / 1000;
-		logon(&c);
-		n = xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 0, xmon_str_of(c.app_type, strlen(c.app_type)),
-				   xmon_str_of(c.instance, strlen(c.instance)), id, binnable, xmon_str_of(msg, len));
-		send_all(&c, buf, (size_t)n);
-		printf("%lld\n", (long long)id);
-	} else if (!strcmp(cmd, "clear")) {
-		if (optind != argc - 1)
-			die(EXIT_USAGE, "clear takes one alert ID");
-		long long id = strtoll(argv[optind], &end, 10);
-		if (*end || id < 0 || end == argv[optind])
-			die(EXIT_USAGE, "bad alert id '%s'", argv[optind]);
-		logon(&c);
-		n = xmon_enc_alert(buf, sizeof(buf), XMON_CLEAR, 0, xmon_str_of(c.app_type, strlen(c.app_type)),
-				   xmon_str_of(c.instance, strlen(c.instance)), id, 0, XMON_S(""));
-		send_all(&c, buf, (size_t)n);
-	} else if (!strcmp(cmd, "watch")) {
-		if (optind != argc)
-			die(EXIT_USAGE, "watch takes no argument");
-		logon(&c);
-		printf("logged on to %s as %s\n", c.server, c.instance);
-		fflush(stdout);
-		c.deadline = LULL_FOREVER;
-		while (next_message(&c, &m)) {
-			if (m.type == XMON_HEARTBEAT)
-				printf("heartbeat\n");
-			else
-				printf("binned %lld\n", (long long)m.alert_id);
-			fflush(stdout);
-		}
-	} else {
-		die(EXIT_USAGE, "unknown command '%s' (see --help)", cmd);
-	}
-	/* Half-close and wait for the server to see everything: a close
-	 * with unread data could reset the connection before it reads. */
-	shutdown(c.fd, SHUT_WR);
-	for (int64_t dl = time_deadline_in(2 * LULL_NSEC_PER_SEC);;) {
-		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
-		int64_t left = (dl - time_mono_ns()) / LULL_NSEC_PER_MSEC;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0 || recv(c.fd, buf, sizeof(buf), 0) <= 0)
-			break;
-	}
-	close(c.fd);
-	return 0;
+	r = v->fn(&c, argc - optind - 1, argv + optind + 1);
+	finish(&c);
+	return r;
 }

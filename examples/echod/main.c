@@ -10,8 +10,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +24,10 @@
 #include "lull/log.h"
 #include "lull/loop.h"
 #include "lull/notify.h"
+#include "lull/prog.h"
+#include "lull/resolve.h"
 #include "lull/xmon.h"
 
-#define EXIT_USAGE 100
-#define EXIT_SYSTEM 111
 #define MAX_LOOPS 256
 #define DGRAM_MAX 65536
 
@@ -49,92 +49,46 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: echod [--listen ADDR:PORT] [--loops N] [--log FILE]\n"
 		"             [--term immediate|graceful] [--term-deadline MS]\n"
-		"             [--stats-interval SECONDS] [--xmon HOST:PORT --app-type TYPE\n"
+		"             [--stats-interval SECONDS] [--xmon HOST:PORT [--app-type TYPE]\n"
 		"             [--instance NAME] [--alert-rate N] [--alert-quiet SECONDS]]\n"
-		"  ADDR is an IPv4 address or [IPv6]; default 127.0.0.1:7777, 4 loops,\n"
-		"  log to stderr, immediate termination, 5000 ms deadline, stats every 60 s.\n"
+		"  ADDR is an IPv4 address or [IPv6]; default 127.0.0.1:7777, 4 loops (1..%d),\n"
+		"  log to stderr, immediate termination, 5000 ms deadline (1..3600000), stats\n"
+		"  every 60 s (1..86400).\n"
 		"  Empty datagrams or datagrams with a NUL byte are malformed: not echoed, and\n"
 		"  raise a binnable alert (at most one a second). A datagram rate above\n"
 		"  --alert-rate (default 10000/s over a stats period) raises an alert that\n"
-		"  reaches the server only if it lasts --alert-quiet seconds (default 10), and\n"
-		"  is cleared when the rate falls back. Without --xmon, alerts are only logged.\n");
+		"  reaches the server only if it lasts --alert-quiet seconds (default 10, 0..86400),\n"
+		"  and is cleared when the rate falls back. Without --xmon, alerts are only logged.\n"
+		"  --app-type defaults to echod, --instance to echod@<short hostname>; these\n"
+		"  and --xmon are at most %d bytes each.\n"
+		"  Exit: 0 stopped, 100 usage, 111 system error, 124 graceful stop past its deadline.\n",
+		MAX_LOOPS, XMON_NAME_MAX);
 }
 
-static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void die(int status, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof(buf))
-		n = sizeof(buf) - 1;
-	fprintf(stderr, "echod: %.*s\n", n, buf);
-	_exit(status);
-}
-
+/* --listen: a numeric address and a port (resolve_split's syntax). */
 static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char host[64];
-	const char *colon, *h = s;
-	size_t hlen;
-	char *end;
-	long port;
-
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-		if (!rb || rb[1] != ':')
-			return -1;
-		h = s + 1;
-		hlen = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -1;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= sizeof(host))
-		return -1;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 0 || port > 65535)
-		return -1;
-	memset(ss, 0, sizeof(*ss));
 	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN];
+	uint16_t port;
+
+	if (resolve_split(s, host, sizeof(host), &port) < 0)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
 	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
 		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
+		in4->sin_port = htons(port);
 		*len = sizeof(*in4);
 		return 0;
 	}
 	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
 		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
+		in6->sin6_port = htons(port);
 		*len = sizeof(*in6);
 		return 0;
 	}
 	return -1;
-}
-
-static long parse_num(const char *s, const char *what, long lo, long hi)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		die(EXIT_USAGE, "bad %s '%s' (want %ld..%ld)", what, s, lo, hi);
-	return v;
 }
 
 /* A binnable alert per malformed datagram, at most one a second so a
@@ -197,7 +151,7 @@ static int worker(void *arg)
 	(void)arg;
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, g.sock, &ev) < 0) {
 		log_error("epoll: %s", strerror(errno));
-		r = EXIT_SYSTEM;
+		r = PROG_EXIT_TEMP;
 		goto out;
 	}
 	for (;;) {
@@ -207,7 +161,7 @@ static int worker(void *arg)
 			break;
 		if (n < 0) {
 			log_error("epoll_wait: %s", strerror(-n));
-			r = EXIT_SYSTEM;
+			r = PROG_EXIT_TEMP;
 			break;
 		}
 		if (drain_socket(buf) && !atomic_exchange(&g.active, true)) {
@@ -307,65 +261,67 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen = optarg; break;
-		case 'n': loops = parse_num(optarg, "--loops", 1, MAX_LOOPS); break;
-		case 'L': logpath = optarg; break;
+		case 'n': loops = prog_num(optarg, "--loops", 1, MAX_LOOPS); break;
+		case 'L': logpath = prog_str(optarg, "--log", PATH_MAX - 1); break;
 		case 't':
 			if (!strcmp(optarg, "immediate"))
 				mode = LOOP_TERM_IMMEDIATE;
 			else if (!strcmp(optarg, "graceful"))
 				mode = LOOP_TERM_GRACEFUL;
 			else
-				die(EXIT_USAGE, "bad --term '%s' (immediate or graceful)", optarg);
+				prog_usage("bad --term '%s' (immediate or graceful)", optarg);
 			break;
-		case 'd': deadline_ms = parse_num(optarg, "--term-deadline", 1, 3600000); break;
+		case 'd': deadline_ms = prog_num(optarg, "--term-deadline", 1, 3600000); break;
 		case 's':
-			stats_ns = parse_num(optarg, "--stats-interval", 1, 86400) * LULL_NSEC_PER_SEC;
+			stats_ns = prog_num(optarg, "--stats-interval", 1, 86400) * LULL_NSEC_PER_SEC;
 			break;
-		case 'x': xc.server = optarg; break;
-		case 'a': xc.app_type = optarg; break;
-		case 'i': xc.app_instance = optarg; break;
-		case 'r': g.alert_rate = parse_num(optarg, "--alert-rate", 1, 1000000000); break;
-		case 'q': quiet_s = parse_num(optarg, "--alert-quiet", 0, 86400); break;
+		case 'x': xc.server = prog_str(optarg, "--xmon", XMON_NAME_MAX); break;
+		case 'a': xc.app_type = prog_str(optarg, "--app-type", XMON_NAME_MAX); break;
+		case 'i': xc.app_instance = prog_str(optarg, "--instance", XMON_NAME_MAX); break;
+		case 'r': g.alert_rate = prog_num(optarg, "--alert-rate", 1, 1000000000); break;
+		case 'q': quiet_s = prog_num(optarg, "--alert-quiet", 0, 86400); break;
 		case 'h': usage(stdout); return 0;
 		default:
-			die(EXIT_USAGE, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+			prog_usage("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		die(EXIT_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+		prog_usage("unexpected argument '%s'", argv[optind]);
 	if (parse_listen(listen, &ss, &sslen) < 0)
-		die(EXIT_USAGE, "bad --listen '%s' (want ADDR:PORT or [ADDR6]:PORT)", listen);
+		prog_usage("bad --listen '%s' (want ADDR:PORT or [ADDR6]:PORT, port 1..65535)", listen);
 
 	r = loop_init();
 	if (r < 0)
-		die(EXIT_SYSTEM, "cannot set up signals: %s", strerror(-r));
+		prog_die(PROG_EXIT_TEMP, "cannot set up signals: %s", strerror(-r));
 	r = log_open(logpath);
 	if (r < 0)
-		die(EXIT_SYSTEM, "cannot open log file %s: %s", logpath, strerror(-r));
+		prog_die(PROG_EXIT_TEMP, "cannot open log file %s: %s", logpath, strerror(-r));
 	r = crash_init();
 	if (r < 0)
 		log_warn("crash reports disabled: %s", strerror(-r));
 	g.sock = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (g.sock < 0 || bind(g.sock, (struct sockaddr *)&ss, sslen) < 0)
-		die(EXIT_SYSTEM, "cannot listen on %s: %s", listen, strerror(errno));
+		prog_die(PROG_EXIT_TEMP, "cannot listen on %s: %s", listen, strerror(errno));
 	g.rate_alert = (struct xmon_alert)XMON_ALERT_INIT(XMON_PARENT, quiet_s * LULL_NSEC_PER_SEC);
 	/* first, so that start-up alerts already have a consumer */
 	r = xmon_start(&xc);
 	if (r < 0)
-		die(r == -EINVAL ? EXIT_USAGE : EXIT_SYSTEM, "cannot start the xmon agent for '%s': %s",
+		prog_die(r == -EINVAL ? PROG_EXIT_USAGE : PROG_EXIT_TEMP, "cannot start the xmon agent for '%s': %s",
 		    xc.server ? xc.server : "", strerror(-r));
 	g.gate = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (g.gate < 0)
-		die(EXIT_SYSTEM, "eventfd: %s", strerror(errno));
+		prog_die(PROG_EXIT_TEMP, "eventfd: %s", strerror(errno));
 
 	for (long i = 0; i < loops; i++) {
 		snprintf(name, sizeof(name), "worker-%d", (int)i);
-		if (!loop_spawn(name, worker, NULL))
-			die(EXIT_SYSTEM, "cannot start loop %s: %s", name, strerror(errno));
+		r = loop_spawn(name, worker, NULL);
+		if (r < 0)
+			prog_die(PROG_EXIT_TEMP, "cannot start loop %s: %s", name, strerror(-r));
 	}
-	if (!loop_spawn("stats", stats_loop, &stats_ns))
-		die(EXIT_SYSTEM, "cannot start loop stats: %s", strerror(errno));
-	r = notify_watchdog_start();
+	r = loop_spawn("stats", stats_loop, &stats_ns);
+	if (r < 0)
+		prog_die(PROG_EXIT_TEMP, "cannot start loop stats: %s", strerror(-r));
+	r = loop_watchdog_start();
 	if (r < 0)
 		log_warn("cannot start the systemd watchdog: %s", strerror(-r));
 	log_info("echod listening on %s with %ld loops, %s termination", listen, loops,
@@ -375,7 +331,7 @@ int main(int argc, char **argv)
 
 	r = loop_main(mode, deadline_ms * LULL_NSEC_PER_MSEC);
 	if (r < 0)
-		die(EXIT_SYSTEM, "cannot wait for signals: %s", strerror(-r));
+		prog_die(PROG_EXIT_TEMP, "cannot wait for signals: %s", strerror(-r));
 	close(g.sock);
 	close(g.gate);
 	return r;

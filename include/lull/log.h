@@ -13,6 +13,9 @@
  *     <6>[thread] message
  * A multi-line message becomes several prefixed lines in the same write. A
  * record longer than LOG_RECORD_MAX is cut and ends with LOG_TRUNC_MARK.
+ * When a write moves only part of a record (a full disk), the rest is not
+ * written; the next record that gets through first ends that line with
+ * LOG_TORN_MARK.
  *
  * Global state: the log descriptor, the level and the loss counter, all
  * atomics. The descriptor number never changes after log_open(): reopening
@@ -23,11 +26,20 @@
 #define LULL_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define LOG_RECORD_MAX 4096
 #define LOG_TRUNC_MARK "...[truncated]"
+/* Ends a line holding the start of a record that a write cut short (a
+ * full disk, RLIMIT_FSIZE): the rest of that record was not written, and
+ * the record counts in log_lost(). */
+#define LOG_TORN_MARK "...[cut short: record lost]"
 
 /* Levels are syslog priorities, so they double as journald's <N>. */
 enum log_level {
@@ -50,19 +62,26 @@ int log_reopen(void);
 /* Records below `level` (numerically above) are dropped. Default INFO,
  * or DEBUG when the environment has LULL_DEBUG=1. */
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
+enum log_level log_level(void);
 
 /* Switch between DEBUG and the level set before (SIGUSR2 does this). */
 void log_toggle_debug(void);
 
-/* The thread name used in the prefix: set by loop threads; "main" else.
- * `name` is copied (15 bytes kept, as in /proc/.../comm). */
+/* The calling thread's name, used in the record prefix and crash reports;
+ * lull's one thread-name API (loop.h has none: the name belongs to the
+ * lowest layer that prints it). loop_init() names the main thread "main"
+ * and every loop thread gets its loop's name. A thread that was never
+ * named gets its kernel name (/proc/self/task/TID/comm) on first use: for
+ * the main thread of a program that does not call loop_init(), that is
+ * the program's name (15 bytes). log_set_thread_name() names any other
+ * thread; `name` is copied (15 bytes kept, as in comm). */
 void log_set_thread_name(const char *name);
 const char *log_thread_name(void);
 
 /* Format and write one record. Thread-safe, never blocks on anything but
- * write(2) itself; errors (ENOSPC, EIO, ...) are counted, not returned, and
- * reported by the next record that gets through. Preserves errno. */
+ * write(2) itself; errors (ENOSPC, EIO, ...) and writes cut short are
+ * counted, not returned, and reported by the next record that gets
+ * through. Preserves errno. */
 void log_write(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_vwrite(enum log_level level, const char *fmt, va_list ap)
@@ -82,9 +101,13 @@ int log_raw(const void *buf, size_t len);
 int log_fd(void);
 
 /* Whether records go to the journal with <N> prefixes. */
-int log_is_journal(void);
+bool log_is_journal(void);
 
 /* Records lost to write errors since start. */
 uint64_t log_lost(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,7 +6,7 @@
  * SIGHUP and SIGUSR2 (loop_init() does it before any thread exists) and the
  * main thread reads them from a signalfd in loop_main(). To stop the loops,
  * loop_main() sets the process-wide stop flag and sends each loop thread
- * LOOP_SIG_INTERRUPT, which is unmasked only inside the wrappers' blocking
+ * loop_sig_interrupt(), which is unmasked only inside the wrappers' blocking
  * call (ppoll/epoll_pwait), so a wrapper returns -ECANCELED and nothing else
  * interrupts it. A wrapper also returns -ECANCELED at once when the stop flag
  * is already set, so a signal that lands between two waits is not lost.
@@ -25,6 +25,10 @@
 
 #include "lull/time.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Exit status of a graceful termination whose deadline a loop missed
  * (as timeout(1) does when it has to kill its command). */
 #define LOOP_EXIT_DEADLINE 124
@@ -39,14 +43,15 @@ enum loop_term_mode {
 	LOOP_TERM_GRACEFUL,
 };
 
-/* Signal that interrupts a loop's wait (a real-time signal, per thread). */
+/* The signal that interrupts a loop's wait (a real-time signal sent per
+ * thread). Programs must not use it for anything else. */
 int loop_sig_interrupt(void);
-#define LOOP_SIG_INTERRUPT (loop_sig_interrupt())
 
 /* Call first in main(), before any thread exists: blocks the termination
  * and control signals in the calling thread (so in every thread created
- * after it), installs the no-op interrupt handler, names the thread "main"
- * in log records. Returns 0 or -errno. */
+ * after it), installs the no-op interrupt handler, ignores SIGPIPE, names
+ * the thread "main" in log records (log_set_thread_name). Returns 0 or
+ * -errno. */
 int loop_init(void);
 
 /* A loop's body. Return 0 when done (normally after a wrapper returned
@@ -54,25 +59,31 @@ int loop_init(void);
  * that status, as loop_exit() does. */
 typedef int (*loop_fn)(void *arg);
 
-struct loop;
+/* Start a loop thread named `name` (at most LOOP_NAME_MAX - 1 bytes kept;
+ * shown in /proc/PID/task/TID/comm and in log records) running fn(arg).
+ * The thread inherits the blocked signals of loop_init(). The loop is
+ * joined by loop_main(); there is no handle. Returns 0 or -errno. */
+int loop_spawn(const char *name, loop_fn fn, void *arg);
 
-/* Start a loop thread named `name` (shown in /proc/PID/task/TID/comm and
- * in log records) running fn(arg). The thread inherits the blocked signals
- * of loop_init(). Returns the loop, or NULL with errno set. */
-struct loop *loop_spawn(const char *name, loop_fn fn, void *arg);
+/* Run fn(arg) on the main thread, inside loop_main(), each time SIGHUP
+ * arrives, after the log has been reopened: where a daemon re-reads its
+ * configuration. One hook; a later call replaces it, fn NULL removes it.
+ * Call from the main thread before loop_main(). */
+void loop_on_reload(void (*fn)(void *arg), void *arg);
 
 /* The main thread's wait: blocks in ppoll on a signalfd with no timeout.
- * SIGHUP reopens the log, SIGUSR2 toggles debug logging; SIGTERM, SIGINT
- * or loop_exit() terminate:
+ * SIGHUP reopens the log and runs the loop_on_reload() hook, SIGUSR2
+ * toggles debug logging; SIGTERM, SIGINT or loop_exit() terminate:
  *  - IMMEDIATE: one log line, then _exit(status) (0 for a signal).
- *  - GRACEFUL: sends STOPPING=1 to systemd, interrupts every loop, waits up
- *    to `deadline_ns` (relative) for them to return, joins them and returns
- *    the exit status (0 for a signal) so main() can clean up and return it.
- *    Loops still running at the deadline are named in the log and the
- *    process _exit()s with LOOP_EXIT_DEADLINE. A second SIGTERM/SIGINT
- *    during the wait ends the process at once the same way.
+ *  - GRACEFUL: sends STOPPING=1 to systemd, interrupts every loop, gives
+ *    them `grace_ns` (a duration; < 0: wait as long as it takes) to
+ *    return, joins them and returns the exit status (0 for a signal) so
+ *    main() can clean up and return it. Loops still running when the grace
+ *    period ends are named in the log and the process _exit()s with
+ *    LOOP_EXIT_DEADLINE. A second SIGTERM/SIGINT during the wait ends the
+ *    process at once the same way.
  * Returns -errno only if the wait itself cannot be set up. */
-int loop_main(enum loop_term_mode mode, int64_t deadline_ns);
+int loop_main(enum loop_term_mode mode, int64_t grace_ns);
 
 /* Ask the process to terminate with `status` (a loop's fatal error), from
  * any thread. Termination then runs as for SIGTERM, in the chosen mode. The
@@ -81,9 +92,6 @@ void loop_exit(int status);
 
 /* True once termination has started. Async-signal-safe. */
 bool loop_stopping(void);
-
-/* The calling loop's name ("main" on the main thread). */
-const char *loop_self_name(void);
 
 /* Wait wrappers. `deadline` is absolute CLOCK_MONOTONIC ns or
  * LULL_FOREVER. They retry EINTR from other signals, re-arm the remaining
@@ -122,5 +130,15 @@ struct loop_periodic {
 /* Run the periodic helper in the calling loop until termination (returns
  * 0) or until step() returns > 0 (returns that value). */
 int loop_periodic_run(const struct loop_periodic *p);
+
+/* If systemd asked for a watchdog (notify_watchdog_interval() != 0), spawn
+ * a loop named "watchdog" that sends WATCHDOG=1 every half interval: the
+ * only timer lull arms without work due, and only when asked. Returns 1
+ * when started, 0 when not asked, -errno on error. Needs loop_init(). */
+int loop_watchdog_start(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

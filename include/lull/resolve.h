@@ -14,6 +14,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RESOLVE_MAX 16
 
 struct resolve_result {
@@ -22,8 +26,10 @@ struct resolve_result {
 	socklen_t len[RESOLVE_MAX];
 };
 
-/* Split "host:port" (at the last colon) or "[v6]:port". Returns 0, or
- * -EINVAL for a malformed string or a port outside 1..65535. */
+/* Split "host:port" (at the last colon) or "[v6]:port" into host (hcap
+ * bytes with the NUL) and port. Returns 0, -ENAMETOOLONG when the host
+ * does not fit in hcap, or -EINVAL for a malformed string or a port
+ * outside 1..65535. */
 int resolve_split(const char *hostport, char *host, size_t hcap, uint16_t *port);
 
 /* Every address of host (numeric or a name), IPv4 and IPv6, in the
@@ -33,5 +39,9 @@ int resolve_host(const char *host, uint16_t port, struct resolve_result *r);
 
 /* "1.2.3.4:5" or "[::1]:5" into buf; returns buf. */
 const char *resolve_addr_str(const struct sockaddr *sa, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

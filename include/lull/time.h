@@ -10,6 +10,10 @@
 #include <stdint.h>
 #include <time.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define LULL_FOREVER INT64_C(-1)
 #define LULL_NSEC_PER_SEC INT64_C(1000000000)
 #define LULL_NSEC_PER_MSEC INT64_C(1000000)
@@ -32,5 +36,9 @@ struct timespec *time_until(int64_t deadline, struct timespec *ts);
 /* Format the UTC time `real_ns` as "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" into buf
  * (at least 28 bytes). Returns the length (27). No locale, no tz files. */
 int time_format_utc(int64_t real_ns, char *buf);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

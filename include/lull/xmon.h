@@ -23,13 +23,21 @@
 #define LULL_XMON_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define XMON_MAX_CHILDREN 4
 #define XMON_DEFAULT_HEARTBEAT_S 10
 #define XMON_DEFAULT_BINNABLE_LIMIT 20
 /* Longest message a record carries; longer ones are cut with a marker. */
 #define XMON_MESSAGE_MAX 4000
+/* Longest app type, instance or host name the agent keeps (bytes);
+ * programs refuse longer ones on their command line. */
+#define XMON_NAME_MAX 255
 
 struct xmon_config {
 	const char *server;          /* "host:port" or "[v6]:port"; NULL/"": log only */
@@ -59,7 +67,7 @@ int64_t xmon_raise(int app, const char *fmt, ...) __attribute__((format(printf, 
  * after that long. Initialise with XMON_ALERT_INIT; one object per
  * condition, shared by any threads. */
 struct xmon_alert {
-	_Atomic int64_t id;          /* 0: not raised */
+	_Atomic(int64_t) id;         /* 0: not raised */
 	int app;
 	int64_t quiet_ns;
 };
@@ -78,8 +86,12 @@ uint64_t xmon_dropped(void);
 struct xmon_stats {
 	uint64_t connects, disconnects, heartbeats, sent, received_binned;
 	uint64_t dropped_pipe, dropped_limit;
-	int connected;               /* logged on and past the first heartbeat */
+	bool connected;              /* logged on and past the first heartbeat */
 };
-void xmon_get_stats(struct xmon_stats *s);
+void xmon_stats(struct xmon_stats *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

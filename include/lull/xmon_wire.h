@@ -13,6 +13,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define XMON_MAGIC 0x0054          /* 'T' */
 #define XMON_VERSION 4
 #define XMON_MSG_MAX 16384         /* largest message either parser accepts */
@@ -71,10 +75,16 @@ ssize_t xmon_enc_logon(uint8_t *buf, size_t cap, struct xmon_str hostname, uint8
 ssize_t xmon_enc_child_logon(uint8_t *buf, size_t cap, struct xmon_str hostname,
 			     struct xmon_str app_type, struct xmon_str app_instance);
 ssize_t xmon_enc_status(uint8_t *buf, size_t cap);
-/* type: XMON_CREATE, XMON_UPDATE or XMON_CLEAR; child != 0 gives the 0x10x
- * form with app_type/app_instance and the id as decimal text. */
-ssize_t xmon_enc_alert(uint8_t *buf, size_t cap, uint32_t type, int child, struct xmon_str app_type,
-		       struct xmon_str app_instance, int64_t id, int binnable, struct xmon_str message);
+/* An alert, described by the same struct the parser fills:
+ *     struct xmon_msg m = { .type = XMON_CREATE, .alert_id = id,
+ *                           .binnable = 1, .message = XMON_S("disk full") };
+ *     n = xmon_enc_alert(buf, sizeof(buf), &m);
+ * m->type is XMON_CREATE, XMON_UPDATE or XMON_CLEAR, or one of them with
+ * XMON_CHILD (the 0x10x form: m->app_type and m->app_instance name the
+ * app, and the id goes on the wire as decimal text). Used: alert_id (>= 0),
+ * binnable (create; parent form one byte 0..255, child form four bytes),
+ * message (create, update); every other field is ignored. */
+ssize_t xmon_enc_alert(uint8_t *buf, size_t cap, const struct xmon_msg *m);
 ssize_t xmon_enc_heartbeat(uint8_t *buf, size_t cap);
 ssize_t xmon_enc_binned(uint8_t *buf, size_t cap, int64_t id);
 ssize_t xmon_enc_binned_child(uint8_t *buf, size_t cap, struct xmon_str app_type,
@@ -112,7 +122,13 @@ int xmon_parser_next(struct xmon_parser *p, struct xmon_msg *m);
 #define XMON_S(lit) ((struct xmon_str){ (lit), (uint16_t)(sizeof(lit) - 1) })
 static inline struct xmon_str xmon_str_of(const char *s, size_t n)
 {
-	return (struct xmon_str){ s, (uint16_t)(n > XMON_STR_MAX ? XMON_STR_MAX : n) };
+	struct xmon_str r = { s, (uint16_t)(n > XMON_STR_MAX ? XMON_STR_MAX : n) };
+
+	return r;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -37,7 +37,7 @@ static int finish(const char *how, int r)
 		while (nanosleep(&ts, &ts) < 0)
 			;
 	}
-	log_info("loop %s returned (%s)", loop_self_name(), how);
+	log_info("loop %s returned (%s)", log_thread_name(), how);
 	return 0;
 }
 
@@ -125,13 +125,13 @@ int main(int argc, char **argv)
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	for (long i = 0; i < loops; i++) {
 		snprintf(name, sizeof(name), "idle-%d", (int)i);
-		if (!loop_spawn(name, idle_loop, (void *)i))
+		if (loop_spawn(name, idle_loop, (void *)i) < 0)
 			return 111;
 	}
 	expect = loops;
-	if (busy && loop_spawn("busy", busy_loop, NULL))
+	if (busy && loop_spawn("busy", busy_loop, NULL) == 0)
 		expect++;
-	if (fail_ms >= 0 && loop_spawn("failer", fail_loop, NULL))
+	if (fail_ms >= 0 && loop_spawn("failer", fail_loop, NULL) == 0)
 		expect++;
 	while (atomic_load(&started) < expect)
 		sched_yield();

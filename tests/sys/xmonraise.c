@@ -210,7 +210,7 @@ static void command(char *line)
 	} else if (!strcmp(line, "stats")) {
 		struct xmon_stats s;
 
-		xmon_get_stats(&s);
+		xmon_stats(&s);
 		say("stats connects=%llu disconnects=%llu heartbeats=%llu sent=%llu binned=%llu dropped_pipe=%llu "
 		    "dropped_limit=%llu connected=%d",
 		    (unsigned long long)s.connects, (unsigned long long)s.disconnects,
@@ -334,8 +334,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xmonraise: xmon_start: %s\n", strerror(-r));
 		return r == -EINVAL ? 100 : 111;
 	}
-	if (!loop_spawn("cmd", cmd_loop, NULL) || (echo_fd >= 0 && !loop_spawn("echo", echo_loop, NULL))) {
-		fprintf(stderr, "xmonraise: loop_spawn: %s\n", strerror(errno));
+	if ((r = loop_spawn("cmd", cmd_loop, NULL)) < 0 ||
+	    (echo_fd >= 0 && (r = loop_spawn("echo", echo_loop, NULL)) < 0)) {
+		fprintf(stderr, "xmonraise: loop_spawn: %s\n", strerror(-r));
 		return 111;
 	}
 	say("ready %d", (int)getpid());

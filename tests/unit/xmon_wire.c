@@ -4,8 +4,8 @@
  * every error path, and the encoders' bounds.
  *
  * The random splits come from a fixed seed (printed; LULL_SEED overrides
- * it), so a failure can be replayed. The plan is printed at the end,
- * which TAP allows: the number of checks depends on the tables below.
+ * it), so a failure can be replayed. tap_run() counts the checks and
+ * prints the plan at the end: their number depends on the tables below.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -137,8 +137,6 @@ static void diag_msg(const char *what, const struct xmon_msg *m)
 /* Encode m with the public encoder that makes its type. */
 static ssize_t enc_msg(enum xmon_dir dir, const struct xmon_msg *m, uint8_t *buf, size_t cap)
 {
-	struct xmon_str none = { NULL, 0 };
-
 	if (dir == XMON_FROM_SERVER) {
 		switch (m->type) {
 		case XMON_HEARTBEAT:
@@ -156,13 +154,8 @@ static ssize_t enc_msg(enum xmon_dir dir, const struct xmon_msg *m, uint8_t *buf
 		return xmon_enc_child_logon(buf, cap, m->hostname, m->app_type, m->app_instance);
 	case XMON_STATUS:
 		return xmon_enc_status(buf, cap);
-	case XMON_CLEAR:
-	case XMON_CREATE:
-	case XMON_UPDATE:
-		return xmon_enc_alert(buf, cap, m->type, 0, none, none, m->alert_id, m->binnable, m->message);
 	default:
-		return xmon_enc_alert(buf, cap, m->type & ~(uint32_t)XMON_CHILD, 1, m->app_type,
-				      m->app_instance, m->alert_id, m->binnable, m->message);
+		return xmon_enc_alert(buf, cap, m);
 	}
 }
 
@@ -319,7 +312,6 @@ static void test_section5(void)
 {
 	static uint8_t buf[2048], b2[2048];
 	const struct xmon_str host = XMON_S("node7"), inst = XMON_S(INSTANCE);
-	const struct xmon_str none = { NULL, 0 };
 	ssize_t n1, n2, n3, n;
 	size_t len;
 
@@ -336,22 +328,35 @@ static void test_section5(void)
 	ok(n == 95 && memcmp(b2, buf, 95) == 0, "5.1: interval 5 changes only the byte at 0x15");
 	buf[0x15] = 10;
 
-	n = xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 0, none, none, 1, 1, XMON_S("disk full"));
+	n = xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CREATE, .alert_id = 1, .binnable = 1,
+			.message = XMON_S("disk full")
+		});
 	is_frame(buf, n, create_parent_hex, "5.2 create, parent form");
-	n = xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 1, XMON_S(DAYTIME), inst, 2, 0, XMON_S("slow"));
+	n = xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CREATE | XMON_CHILD, .app_type = XMON_S(DAYTIME),
+			.app_instance = inst, .alert_id = 2, .message = XMON_S("slow")
+		});
 	is_frame(buf, n, create_child_hex, "5.3 create, child form");
 
 	n = xmon_enc_status(buf, sizeof(buf));
 	is_frame(buf, n, status_hex, "5.4 status update");
-	n = xmon_enc_alert(buf, sizeof(buf), XMON_CLEAR, 0, none, none, 1, 0, none);
+	n = xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){ .type = XMON_CLEAR, .alert_id = 1 });
 	is_frame(buf, n, clear_hex, "5.4 clear, parent form, id 1");
 	/* A clear has no binnable or message: they are not written. */
-	n = xmon_enc_alert(buf, sizeof(buf), XMON_CLEAR, 0, XMON_S("t"), XMON_S("i"), 1, 1, XMON_S("junk"));
+	n = xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CLEAR, .app_type = XMON_S("t"), .app_instance = XMON_S("i"),
+			.alert_id = 1, .binnable = 1, .message = XMON_S("junk")
+		});
 	is_frame(buf, n, clear_hex, "5.4 clear ignores binnable, message, app type and instance");
-	n = xmon_enc_alert(buf, sizeof(buf), XMON_UPDATE, 0, none, none, 7, 0, XMON_S("x"));
+	n = xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_UPDATE, .alert_id = 7, .message = XMON_S("x")
+		});
 	is_frame(buf, n, update_hex, "5.4 update, parent form, id 7");
-	n = xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 0, none, none, 0, 1,
-			   XMON_S("too many alerts, alerts dropped"));
+	n = xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CREATE, .binnable = 1,
+			.message = XMON_S("too many alerts, alerts dropped")
+		});
 	is_frame(buf, n, too_many_hex, "5.4 too many alerts (id 0)");
 	n = xmon_enc_heartbeat(buf, sizeof(buf));
 	is_frame(buf, n, heartbeat_hex, "5.4 heartbeat");
@@ -466,7 +471,7 @@ static void test_round_trips(void)
  * close to it each), so that the buffer compacts and feeds come up short. */
 #define LONG_N 600
 
-static void test_long_stream(enum xmon_dir dir)
+static void long_stream(enum xmon_dir dir)
 {
 	static char pool[1 << 20], texts[LONG_N][24];
 	static struct xmon_msg want[LONG_N];
@@ -846,11 +851,27 @@ static void test_encoder_bounds(void)
 			case 0: n = xmon_enc_logon(buf, cap, XMON_S("h"), 5, t, i); break;
 			case 1: n = xmon_enc_child_logon(buf, cap, XMON_S("h"), t, i); break;
 			case 2: n = xmon_enc_status(buf, cap); break;
-			case 3: n = xmon_enc_alert(buf, cap, XMON_CREATE, 0, t, i, 5, 1, msg); break;
-			case 4: n = xmon_enc_alert(buf, cap, XMON_UPDATE, 0, t, i, 5, 0, msg); break;
-			case 5: n = xmon_enc_alert(buf, cap, XMON_CLEAR, 0, t, i, 5, 0, msg); break;
-			case 6: n = xmon_enc_alert(buf, cap, XMON_CREATE, 1, t, i, 55, 1, msg); break;
-			case 7: n = xmon_enc_alert(buf, cap, XMON_CLEAR, 1, t, i, 555, 0, msg); break;
+			case 3: n = xmon_enc_alert(buf, cap, &(struct xmon_msg){
+					.type = XMON_CREATE, .app_type = t, .app_instance = i,
+					.alert_id = 5, .binnable = 1, .message = msg
+				}); break;
+			case 4: n = xmon_enc_alert(buf, cap, &(struct xmon_msg){
+					.type = XMON_UPDATE, .app_type = t, .app_instance = i,
+					.alert_id = 5, .message = msg
+				}); break;
+			case 5: n = xmon_enc_alert(buf, cap, &(struct xmon_msg){
+					.type = XMON_CLEAR, .app_type = t, .app_instance = i,
+					.alert_id = 5, .message = msg
+				}); break;
+			case 6: n = xmon_enc_alert(buf, cap, &(struct xmon_msg){
+					.type = XMON_CREATE | XMON_CHILD, .app_type = t,
+					.app_instance = i, .alert_id = 55, .binnable = 1,
+					.message = msg
+				}); break;
+			case 7: n = xmon_enc_alert(buf, cap, &(struct xmon_msg){
+					.type = XMON_CLEAR | XMON_CHILD, .app_type = t,
+					.app_instance = i, .alert_id = 555, .message = msg
+				}); break;
 			case 8: n = xmon_enc_heartbeat(buf, cap); break;
 			case 9: n = xmon_enc_binned(buf, cap, 1); break;
 			default: n = xmon_enc_binned_child(buf, cap, t, i, XMON_S("12")); break;
@@ -867,26 +888,60 @@ static void test_encoder_bounds(void)
 	is_int(xmon_enc_heartbeat(NULL, 0), -ENOSPC, "cap 0, no buffer: -ENOSPC");
 
 	/* Bad arguments. */
-	is_int(xmon_enc_alert(buf, sizeof(buf), 0x2, 0, t, i, 1, 0, msg), -EINVAL, "alert type 0x2: -EINVAL");
-	is_int(xmon_enc_alert(buf, sizeof(buf), XMON_STATUS, 0, t, i, 1, 0, msg), -EINVAL,
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = 0x2, .app_type = t, .app_instance = i, .alert_id = 1,
+			.message = msg
+		}), -EINVAL, "alert type 0x2: -EINVAL");
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_STATUS, .app_type = t, .app_instance = i, .alert_id = 1,
+			.message = msg
+		}), -EINVAL,
 	       "alert type 0x1: -EINVAL");
-	is_int(xmon_enc_alert(buf, sizeof(buf), XMON_CREATE_CHILD, 1, t, i, 1, 0, msg), -EINVAL,
-	       "alert type 0x104 (say child=1 instead): -EINVAL");
-	is_int(xmon_enc_alert(NULL, 0, 0x6, 0, t, i, 1, 0, msg), -EINVAL, "-EINVAL comes before -ENOSPC");
-	is_int(xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 0, t, i, -1, 0, msg), -EINVAL, "id -1: -EINVAL");
-	is_int(xmon_enc_alert(buf, sizeof(buf), XMON_CLEAR, 1, t, i, INT64_MIN, 0, msg), -EINVAL,
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CHILD | 0x2, .alert_id = 1
+		}),
+	       -EINVAL, "alert type 0x102: -EINVAL");
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){ .type = 0x204, .alert_id = 1 }), -EINVAL,
+	       "alert type 0x204 (an unknown bit): -EINVAL");
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CREATE_CHILD, .alert_id = 1
+		}),
+	       4 + 2 + 2 + 3 + 4 + 2 + 2, "alert type 0x104 is the child create");
+	is_int(xmon_enc_alert(NULL, 0, &(struct xmon_msg){
+			.type = 0x6, .app_type = t, .app_instance = i, .alert_id = 1,
+			.message = msg
+		}), -EINVAL, "-EINVAL comes before -ENOSPC");
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CREATE, .app_type = t, .app_instance = i, .alert_id = -1,
+			.message = msg
+		}), -EINVAL, "id -1: -EINVAL");
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CLEAR | XMON_CHILD, .app_type = t, .app_instance = i,
+			.alert_id = INT64_MIN, .message = msg
+		}), -EINVAL,
 	       "child id INT64_MIN: -EINVAL");
-	is_int(xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 0, t, i, 1, 256, msg), -EINVAL,
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CREATE, .app_type = t, .app_instance = i, .alert_id = 1,
+			.binnable = 256, .message = msg
+		}), -EINVAL,
 	       "parent binnable 256 (one byte): -EINVAL");
-	is_int(xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 0, t, i, 1, -1, msg), -EINVAL,
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CREATE, .app_type = t, .app_instance = i, .alert_id = 1,
+			.binnable = -1, .message = msg
+		}), -EINVAL,
 	       "parent binnable -1: -EINVAL");
-	is_int(xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 1, t, i, 1, 256, msg), 4 + 6 + 6 + 3 + 4 + 9 + 2,
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CREATE | XMON_CHILD, .app_type = t, .app_instance = i,
+			.alert_id = 1, .binnable = 256, .message = msg
+		}), 4 + 6 + 6 + 3 + 4 + 9 + 2,
 	       "child binnable 256 (four bytes): fine");
 	is_int(xmon_enc_logon(buf, sizeof(buf), (struct xmon_str){ NULL, 3 }, 0, t, i), -EINVAL,
 	       "string with no bytes but a length: -EINVAL");
-	is_int(xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 0, none, none, 1, 0, none), 15,
+	is_int(xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){ .type = XMON_CREATE, .alert_id = 1 }), 15,
 	       "NULL empty string: fine");
-	n = xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 1, t, i, 0, 0, none);
+	n = xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CREATE | XMON_CHILD, .app_type = t, .app_instance = i
+		});
 	ok(n > 0 && buf[4 + 6 + 6] == 0 && buf[4 + 6 + 6 + 1] == 1 && buf[4 + 6 + 6 + 2] == '0',
 	   "child id 0 is the text \"0\"");
 
@@ -896,11 +951,15 @@ static void test_encoder_bounds(void)
 	 * through this API. 65535 is the most the wire can say. */
 	memset(big, 'y', sizeof(big));
 	is_int(xmon_str_of((const char *)big, 65536).len, 65535, "xmon_str_of(65536 bytes) clamps to 65535");
-	full = xmon_enc_alert(buf, sizeof(buf), XMON_CREATE, 0, none, none, 1, 0,
-			      xmon_str_of((const char *)big, 65535));
+	full = xmon_enc_alert(buf, sizeof(buf), &(struct xmon_msg){
+			.type = XMON_CREATE, .alert_id = 1,
+			.message = xmon_str_of((const char *)big, 65535)
+		});
 	ok(full == 15 + 65535 && buf[13] == 0xff && buf[14] == 0xff, "a 65535-byte message encodes");
-	is_int(xmon_enc_alert(buf, 15 + 65534, XMON_CREATE, 0, none, none, 1, 0,
-			      xmon_str_of((const char *)big, 65535)), -ENOSPC, "...and one byte short: -ENOSPC");
+	is_int(xmon_enc_alert(buf, 15 + 65534, &(struct xmon_msg){
+			.type = XMON_CREATE, .alert_id = 1,
+			.message = xmon_str_of((const char *)big, 65535)
+		}), -ENOSPC, "...and one byte short: -ENOSPC");
 	{
 		static struct xmon_parser p;
 		static uint8_t logon[64];
@@ -915,18 +974,29 @@ static void test_encoder_bounds(void)
 	}
 }
 
-int main(void)
+static void test_long_stream_from_client(void)
 {
+	long_stream(XMON_FROM_CLIENT);
+}
+
+static void test_long_stream_from_server(void)
+{
+	long_stream(XMON_FROM_SERVER);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_section5),
+		TAP_TEST(test_round_trips),
+		TAP_TEST(test_long_stream_from_client),
+		TAP_TEST(test_long_stream_from_server),
+		TAP_TEST(test_errors),
+		TAP_TEST(test_encoder_bounds),
+	};
 	const char *seed = getenv("LULL_SEED");
 
 	rng_state = seed ? strtoull(seed, NULL, 0) : 0x5eed1234;
 	diag("random splits from seed %#" PRIx64 " (LULL_SEED overrides)", rng_state);
-	test_section5();
-	test_round_trips();
-	test_long_stream(XMON_FROM_CLIENT);
-	test_long_stream(XMON_FROM_SERVER);
-	test_errors();
-	test_encoder_bounds();
-	plan(tap_n);
-	return done_testing();
+	return tap_run(argc, argv, tests, TAP_COUNT(tests));
 }
