@@ -60,7 +60,8 @@ endif
 LIB_SRCS   := $(wildcard lib/*.c)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(O)/obj/%.o)
 LIBA       := $(O)/lib/liblull.a
-PROGS      := $(notdir $(wildcard cmd/* examples/*))
+# a folder is a program once it has its main.c
+PROGS      := $(notdir $(patsubst %/main.c,%,$(wildcard cmd/*/main.c examples/*/main.c)))
 BINS       := $(PROGS:%=$(O)/bin/%)
 UNIT_SRCS  := $(wildcard tests/unit/*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
@@ -117,6 +118,24 @@ $(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(LIBA)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LINK) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(LIBS)
+
+# Tests of xmond's modules (tests/unit/xmond_*.c, tests/sys/xmond_*.c) link
+# them from an archive of cmd/xmond/ without main.c: only what a test uses.
+XMOND_A    := $(O)/lib/libxmond.a
+$(XMOND_A): $$(patsubst %.c,$(O)/obj/%.o,$$(filter-out cmd/xmond/main.c,$$(wildcard cmd/xmond/*.c)))
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/tests/unit/xmond_%: $(O)/obj/tests/unit/xmond_%.o $(XMOND_A) $(LIBA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LINK) $(ALL_LDFLAGS) -o $@ $< $(XMOND_A) $(LIBA) $(LIBS)
+
+$(O)/tests/sys/xmond_%: $(O)/obj/tests/sys/xmond_%.o $(XMOND_A) $(LIBA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LINK) $(ALL_LDFLAGS) -o $@ $< $(XMOND_A) $(LIBA) $(LIBS)
 
 $(O)/tests/sys/%: $(O)/obj/tests/sys/%.o $(LIBA)
 	@mkdir -p $(@D)

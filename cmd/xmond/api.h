@@ -1,0 +1,31 @@
+/* api.h: xmond's HTTP routes: the JSON API, /metrics and /healthz.
+ *
+ *   GET  /healthz                    "ok"
+ *   GET  /metrics                    Prometheus text (token required when set)
+ *   GET  /api/alerts                 open alerts, newest first; ?state=open|closed|all,
+ *                                    app_type=, instance=, q= (text, case-insensitive)
+ *   GET  /api/alerts/KEY             one alert with its history
+ *   POST /api/alerts/KEY/bin         bin a binnable alert (409 if it is not, or closed)
+ *   GET  /api/instances              instances with liveness and since when
+ *
+ * Runs on the reactor thread, as the HTTP server's handler (http.h).
+ */
+#ifndef XMOND_API_H
+#define XMOND_API_H
+
+struct reactor;
+struct http_server;
+struct http_req;
+struct http_resp;
+
+/* Set the bearer token (malloc'd, taken over; NULL: no auth). */
+void api_init(char *token);
+void api_set_token(char *token);
+
+/* Start the HTTP server with the API's routes on listening socket fd. */
+struct http_server *api_start_http(struct reactor *r, int fd);
+
+/* The handler (http_handle_fn). */
+int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp);
+
+#endif

@@ -1,0 +1,722 @@
+/* journal.c: the append-only journal and snapshots of xmond (journal.h).
+ *
+ * No global state but the CRC32C tables (built once, then read-only).
+ *
+ * Recovery rules, for a record at offset `off` of a file of `size` bytes:
+ *  - fewer than 12 bytes left, or a header whose ~len check fails while
+ *    every byte from `off` to the end is zero (a file extended but never
+ *    written): a torn tail;
+ *  - a header whose check fails otherwise, or a length over
+ *    JOURNAL_REC_MAX: corrupt;
+ *  - a payload running past the end: a torn tail (the header checks out,
+ *    so the length is right and the write was cut);
+ *  - a CRC mismatch in the last record of the file: a torn tail; in any
+ *    other record: corrupt.
+ * A torn tail is cut off (ftruncate) only in the newest journal, the only
+ * file a crash can have been writing; anywhere else, and for anything
+ * corrupt, the start is refused with the file and the offset, and nothing
+ * is deleted or rewritten.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "lull/log.h"
+#include "lull/time.h"
+
+#define FLUSH_AT (4u << 20)        /* write early past this much queued */
+#define COMPACT_MIN (8u << 20)     /* never compact a journal smaller than this */
+#define HDR_MAGIC_J "XMONDJ01"
+#define HDR_MAGIC_S "XMONDS01"
+#define HDR_LEN 16                 /* magic + u64 generation */
+
+const double journal_sync_bounds_ms[11] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250 };
+
+struct journal {
+	int dirfd, lockfd, fd;
+	char *dir;
+	uint64_t gen;              /* generation of the journal appended to */
+	uint8_t *buf;              /* queued records */
+	size_t len, cap;
+	bool unsynced;             /* written since the last fdatasync */
+	/* snapshot being written */
+	int snapfd;
+	uint8_t *sbuf;
+	size_t slen, scap;
+	int serr;
+	uint64_t sbytes;
+	struct journal_stats st;
+};
+
+/* ---- CRC32C, slicing by 8 ------------------------------------------------------- */
+
+static uint32_t crc_tab[8][256];
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+		crc_tab[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
+}
+
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	if (!crc_tab[0][1])
+		crc_init();
+	crc = ~crc;
+	while (len >= 8) {
+		uint32_t a = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+				    (uint32_t)p[3] << 24);
+		crc = crc_tab[7][a & 0xff] ^ crc_tab[6][(a >> 8) & 0xff] ^ crc_tab[5][(a >> 16) & 0xff] ^
+		      crc_tab[4][a >> 24] ^ crc_tab[3][p[4]] ^ crc_tab[2][p[5]] ^ crc_tab[1][p[6]] ^
+		      crc_tab[0][p[7]];
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p++) & 0xff];
+	return ~crc;
+}
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+}
+
+/* Encode one record (header + payload) at out. */
+static size_t rec_encode(uint8_t *out, const void *payload, size_t len)
+{
+	put32(out, (uint32_t)len);
+	put32(out + 4, ~(uint32_t)len);
+	put32(out + 8, crc32c(0, payload, len));
+	memcpy(out + JOURNAL_HDR, payload, len);
+	return JOURNAL_HDR + len;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void jname(char *out, size_t n, uint64_t gen)
+{
+	snprintf(out, n, "journal.%016" PRIx64, gen);
+}
+
+/* ---- open and lock ---------------------------------------------------------------- */
+
+int journal_open(struct journal **jp, const char *dir, char *err, size_t errlen)
+{
+	struct journal *j = calloc(1, sizeof(*j));
+	char pid[32];
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	j->dirfd = j->lockfd = j->fd = j->snapfd = -1;
+	j->dir = strdup(dir);
+	if (!j->dir) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		seterr(err, errlen, "cannot create state directory %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (j->dirfd < 0) {
+		r = -errno;
+		seterr(err, errlen, "cannot open state directory %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	j->lockfd = openat(j->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (j->lockfd < 0) {
+		r = -errno;
+		seterr(err, errlen, "cannot open %s/lock: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (flock(j->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		if (errno == EWOULDBLOCK) {
+			ssize_t n = pread(j->lockfd, pid, sizeof(pid) - 1, 0);
+
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			seterr(err, errlen, "state directory %s is in use by another xmond (pid %s, lock %s/lock)",
+			       dir, pid[0] ? pid : "?", dir);
+			r = -EBUSY;
+		} else {
+			seterr(err, errlen, "cannot lock %s/lock: %s", dir, strerror(errno));
+		}
+		goto fail;
+	}
+	r = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(j->lockfd, 0) < 0 || pwrite(j->lockfd, pid, (size_t)r, 0) != r) {
+		r = -errno;
+		seterr(err, errlen, "cannot write %s/lock: %s", dir, strerror(errno));
+		goto fail;
+	}
+	*jp = j;
+	return 0;
+fail:
+	journal_close(j);
+	return r;
+}
+
+/* ---- replay ----------------------------------------------------------------------- */
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Walk the records of one file. *good: bytes of whole, valid records.
+ * Returns 0 (maybe with *good < size: a torn tail), or -EBADMSG with err
+ * set, or the apply callback's error. The first record is the file
+ * header (magic), checked and not passed to fn; its generation goes to
+ * *hdr_gen. */
+static int scan(const uint8_t *b, size_t size, const char *name, const char *magic, uint64_t *hdr_gen,
+		journal_apply_fn fn, void *arg, size_t *good, uint64_t *nrec, char *err, size_t errlen)
+{
+	size_t off = 0;
+
+	*good = 0;
+	while (off < size) {
+		size_t rem = size - off;
+		uint32_t len, crc;
+		const uint8_t *p = b + off + JOURNAL_HDR;
+
+		if (rem < JOURNAL_HDR)
+			return 0;
+		len = le32(b + off);
+		if (le32(b + off + 4) != ~len) {
+			if (all_zero(b + off, rem))
+				return 0;
+			seterr(err, errlen, "%s: corrupt record header at offset %zu (length check fails)", name, off);
+			return -EBADMSG;
+		}
+		if (len > JOURNAL_REC_MAX) {
+			seterr(err, errlen, "%s: corrupt record at offset %zu (length %u over the limit)", name, off,
+			       len);
+			return -EBADMSG;
+		}
+		if (len > rem - JOURNAL_HDR)
+			return 0;
+		crc = crc32c(0, p, len);
+		if (crc != le32(b + off + 8)) {
+			if (off + JOURNAL_HDR + len == size)
+				return 0;
+			seterr(err, errlen, "%s: corrupt record at offset %zu (CRC32C mismatch)", name, off);
+			return -EBADMSG;
+		}
+		if (off == 0) {
+			if (len != HDR_LEN || memcmp(p, magic, 8) != 0) {
+				seterr(err, errlen, "%s: not an xmond %s (bad header at offset 0)", name,
+				       magic == (const char *)HDR_MAGIC_J ? "journal" : "snapshot");
+				return -EBADMSG;
+			}
+			*hdr_gen = le64(p + 8);
+		} else {
+			int r = fn(arg, p, len);
+
+			if (r < 0) {
+				seterr(err, errlen, "%s: record at offset %zu cannot be applied (%s)", name, off,
+				       strerror(-r));
+				return -EBADMSG;
+			}
+			(*nrec)++;
+		}
+		off += JOURNAL_HDR + len;
+		*good = off;
+	}
+	return 0;
+}
+
+static int map_file(int dirfd, const char *name, uint8_t **map, size_t *size)
+{
+	struct stat st;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC), r = 0;
+
+	*map = NULL;
+	*size = 0;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	*size = (size_t)st.st_size;
+	if (*size) {
+		void *m = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+
+		if (m == MAP_FAILED) {
+			r = -errno;
+			goto out;
+		}
+		*map = m;
+	}
+out:
+	close(fd);
+	return r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Create journal.<gen> with its header, synced, and make it current. */
+static int journal_create(struct journal *j, uint64_t gen)
+{
+	char name[40];
+	uint8_t hdr[HDR_LEN], rec[JOURNAL_HDR + HDR_LEN];
+	int fd, r;
+
+	jname(name, sizeof(name), gen);
+	fd = openat(j->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	memcpy(hdr, HDR_MAGIC_J, 8);
+	put64(hdr + 8, gen);
+	rec_encode(rec, hdr, sizeof(hdr));
+	r = write_all(fd, rec, sizeof(rec));
+	if (!r && fdatasync(fd) < 0)
+		r = -errno;
+	if (!r && fsync(j->dirfd) < 0)
+		r = -errno;
+	if (r) {
+		close(fd);
+		return r;
+	}
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = fd;
+	j->gen = gen;
+	j->st.generation = gen;
+	j->st.bytes = sizeof(rec);
+	return 0;
+}
+
+int journal_replay(struct journal *j, journal_apply_fn fn, void *arg, char *err, size_t errlen)
+{
+	uint64_t *gens = NULL, covered = 0, hdr_gen = 0;
+	size_t ngens = 0, capg = 0, size = 0, good = 0;
+	uint8_t *map = NULL;
+	DIR *d = NULL;
+	struct dirent *de;
+	int r = 0, dfd;
+	bool have_snap = false;
+
+	/* what is there */
+	dfd = openat(j->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		r = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		seterr(err, errlen, "cannot list %s: %s", j->dir, strerror(-r));
+		return r;
+	}
+	while ((de = readdir(d))) {
+		uint64_t g;
+		char tail;
+
+		if (!strcmp(de->d_name, "snapshot")) {
+			have_snap = true;
+		} else if (!strcmp(de->d_name, "snapshot.tmp")) {
+			/* an unfinished compaction: the rename never happened */
+			if (unlinkat(j->dirfd, de->d_name, 0) == 0)
+				log_warn("removed %s/snapshot.tmp left by an unfinished compaction", j->dir);
+		} else if (sscanf(de->d_name, "journal.%16" SCNx64 "%c", &g, &tail) == 1 &&
+			   strlen(de->d_name) == 8 + 16) {
+			if (ngens == capg) {
+				uint64_t *n = realloc(gens, (capg = capg ? 2 * capg : 8) * sizeof(*gens));
+
+				if (!n) {
+					r = -ENOMEM;
+					goto out;
+				}
+				gens = n;
+			}
+			gens[ngens++] = g;
+		}
+	}
+	qsort(gens, ngens, sizeof(*gens), cmp_u64);
+
+	/* the snapshot: written whole and renamed, so any fault is corruption */
+	if (have_snap) {
+		uint64_t n = 0;
+
+		r = map_file(j->dirfd, "snapshot", &map, &size);
+		if (r < 0) {
+			seterr(err, errlen, "cannot read %s/snapshot: %s", j->dir, strerror(-r));
+			goto out;
+		}
+		r = scan(map, size, "snapshot", HDR_MAGIC_S, &covered, fn, arg, &good, &n, err, errlen);
+		if (!r && (good != size || size == 0)) {
+			seterr(err, errlen, "snapshot: corrupt or cut record at offset %zu of %zu", good, size);
+			r = -EBADMSG;
+		}
+		if (r < 0)
+			goto out;
+		j->st.records += n;
+		j->st.snapshot_bytes = size;
+		munmap(map, size);
+		map = NULL;
+	}
+
+	/* journals the snapshot covers are leftovers of a compaction cut
+	 * short after its rename: their records are in the snapshot */
+	size_t first = 0;
+	while (first < ngens && have_snap && gens[first] <= covered) {
+		char name[40];
+
+		jname(name, sizeof(name), gens[first]);
+		if (unlinkat(j->dirfd, name, 0) == 0)
+			log_info("removed %s/%s (covered by the snapshot)", j->dir, name);
+		first++;
+	}
+
+	for (size_t i = first; i < ngens; i++) {
+		char name[40];
+		bool last = i + 1 == ngens;
+		uint64_t n = 0;
+
+		jname(name, sizeof(name), gens[i]);
+		r = map_file(j->dirfd, name, &map, &size);
+		if (r < 0) {
+			seterr(err, errlen, "cannot read %s/%s: %s", j->dir, name, strerror(-r));
+			goto out;
+		}
+		hdr_gen = gens[i];
+		r = scan(map, size, name, HDR_MAGIC_J, &hdr_gen, fn, arg, &good, &n, err, errlen);
+		if (r < 0)
+			goto out;
+		if (!r && hdr_gen != gens[i]) {
+			seterr(err, errlen, "%s: header names generation %" PRIu64 " (renamed file?)", name, hdr_gen);
+			r = -EBADMSG;
+			goto out;
+		}
+		if (good < size && !last) {
+			seterr(err, errlen, "%s: cut record at offset %zu, in a journal that is not the newest", name,
+			       good);
+			r = -EBADMSG;
+			goto out;
+		}
+		j->st.records += n;
+		if (map)
+			munmap(map, size);
+		map = NULL;
+		if (!last)
+			continue;
+		if (good == 0) {
+			/* the header itself was cut: nothing was ever in it */
+			r = journal_create(j, gens[i]);
+			if (r < 0) {
+				seterr(err, errlen, "cannot rewrite %s/%s: %s", j->dir, name, strerror(-r));
+				goto out;
+			}
+			continue;
+		}
+		j->fd = openat(j->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (j->fd < 0) {
+			r = -errno;
+			seterr(err, errlen, "cannot open %s/%s: %s", j->dir, name, strerror(-r));
+			goto out;
+		}
+		if (good < size) {
+			log_warn("%s/%s: torn last record at offset %zu: %zu bytes truncated", j->dir, name, good,
+				 size - good);
+			if (ftruncate(j->fd, (off_t)good) < 0 || fdatasync(j->fd) < 0) {
+				r = -errno;
+				seterr(err, errlen, "cannot truncate %s/%s: %s", j->dir, name, strerror(-r));
+				goto out;
+			}
+			j->st.truncated_bytes += size - good;
+		}
+		j->gen = gens[i];
+		j->st.generation = j->gen;
+		j->st.bytes = good;
+	}
+	if (j->fd < 0) {
+		r = journal_create(j, covered + 1);
+		if (r < 0) {
+			seterr(err, errlen, "cannot create a journal in %s: %s", j->dir, strerror(-r));
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	if (map)
+		munmap(map, size);
+	free(gens);
+	closedir(d);
+	return r;
+}
+
+/* ---- appending -------------------------------------------------------------------- */
+
+static void reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return;
+	size_t n = *cap ? *cap : 65536;
+
+	while (n < need)
+		n *= 2;
+	uint8_t *b = realloc(*buf, n);
+	if (!b) {
+		log_error("journal: out of memory for %zu bytes of records", n);
+		abort();
+	}
+	*buf = b;
+	*cap = n;
+}
+
+void journal_append(struct journal *j, const void *payload, size_t len)
+{
+	reserve(&j->buf, &j->cap, j->len + JOURNAL_HDR + len);
+	j->len += rec_encode(j->buf + j->len, payload, len);
+	j->st.records++;
+	if (j->len >= FLUSH_AT)
+		(void)journal_flush(j);
+}
+
+bool journal_dirty(const struct journal *j)
+{
+	return j->len > 0 || j->unsynced;
+}
+
+int journal_flush(struct journal *j)
+{
+	int r;
+
+	if (j->len == 0)
+		return 0;
+	r = write_all(j->fd, j->buf, j->len);
+	if (r < 0) {
+		/* A short write may have left part of a record: the file then
+		 * ends in a torn record, truncated at the next start. */
+		log_error("journal: write to %s/journal.%016" PRIx64 " failed: %s", j->dir, j->gen, strerror(-r));
+		return r;
+	}
+	j->st.bytes += j->len;
+	j->len = 0;
+	j->unsynced = true;
+	return 0;
+}
+
+int journal_sync(struct journal *j)
+{
+	int64_t t0, dt;
+	int r = journal_flush(j);
+
+	if (r < 0 || !j->unsynced)
+		return r;
+	t0 = time_mono_ns();
+	if (fdatasync(j->fd) < 0) {
+		r = -errno;
+		log_error("journal: fdatasync: %s", strerror(errno));
+		return r;
+	}
+	dt = time_mono_ns() - t0;
+	j->unsynced = false;
+	j->st.syncs++;
+	j->st.sync_sum_s += (double)dt / 1e9;
+	size_t b = 0;
+	while (b < 11 && (double)dt / 1e6 > journal_sync_bounds_ms[b])
+		b++;
+	j->st.sync_buckets[b]++;
+	return 0;
+}
+
+/* ---- compaction ------------------------------------------------------------------- */
+
+bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsigned factor)
+{
+	return j->st.bytes >= COMPACT_MIN && j->st.bytes > (uint64_t)factor * live_bytes;
+}
+
+static int snap_flush(struct journal *j)
+{
+	int r;
+
+	if (j->serr || j->slen == 0)
+		return j->serr;
+	r = write_all(j->snapfd, j->sbuf, j->slen);
+	if (r < 0)
+		j->serr = r;
+	j->sbytes += j->slen;
+	j->slen = 0;
+	return r;
+}
+
+int journal_snap_record(struct journal *j, const void *payload, size_t len)
+{
+	if (j->serr)
+		return j->serr;
+	if (len > JOURNAL_REC_MAX)
+		return -EMSGSIZE;
+	reserve(&j->sbuf, &j->scap, j->slen + JOURNAL_HDR + len);
+	j->slen += rec_encode(j->sbuf + j->slen, payload, len);
+	return j->slen >= FLUSH_AT ? snap_flush(j) : 0;
+}
+
+int journal_compact(struct journal *j, journal_emit_fn emit, void *arg)
+{
+	uint64_t old = j->gen;
+	uint8_t hdr[HDR_LEN];
+	int r = journal_sync(j);
+
+	if (r < 0)
+		return r;
+	r = journal_create(j, old + 1);
+	if (r < 0) {
+		log_error("compaction: cannot start journal generation %" PRIu64 ": %s", old + 1, strerror(-r));
+		return r;
+	}
+	j->snapfd = openat(j->dirfd, "snapshot.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (j->snapfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	j->serr = 0;
+	j->slen = 0;
+	j->sbytes = 0;
+	memcpy(hdr, HDR_MAGIC_S, 8);
+	put64(hdr + 8, old);
+	r = journal_snap_record(j, hdr, sizeof(hdr));
+	if (!r)
+		r = emit(arg, j);
+	if (!r)
+		r = snap_flush(j);
+	if (!r && fdatasync(j->snapfd) < 0)
+		r = -errno;
+	if (r < 0)
+		goto fail;
+	close(j->snapfd);
+	j->snapfd = -1;
+	if (renameat(j->dirfd, "snapshot.tmp", j->dirfd, "snapshot") < 0 || fsync(j->dirfd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* the snapshot holds everything up to `old`: its journals can go */
+	for (uint64_t g = old;; g--) {
+		char name[40];
+
+		jname(name, sizeof(name), g);
+		if (unlinkat(j->dirfd, name, 0) < 0 || g == 0)
+			break;
+	}
+	(void)fsync(j->dirfd);
+	j->st.compactions++;
+	j->st.snapshot_bytes = j->sbytes;
+	free(j->sbuf);
+	j->sbuf = NULL;
+	j->scap = 0;
+	log_info("compaction: snapshot of %" PRIu64 " bytes covers journals up to %016" PRIx64, j->sbytes, old);
+	return 0;
+fail:
+	log_error("compaction failed: %s (the previous snapshot and journals stay in use)", strerror(-r));
+	if (j->snapfd >= 0)
+		close(j->snapfd);
+	j->snapfd = -1;
+	(void)unlinkat(j->dirfd, "snapshot.tmp", 0);
+	free(j->sbuf);
+	j->sbuf = NULL;
+	j->scap = 0;
+	return r;
+}
+
+/* ---- the rest --------------------------------------------------------------------- */
+
+void journal_close(struct journal *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0) {
+		(void)journal_sync(j);
+		close(j->fd);
+	}
+	if (j->snapfd >= 0)
+		close(j->snapfd);
+	if (j->lockfd >= 0)
+		close(j->lockfd);
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	free(j->buf);
+	free(j->sbuf);
+	free(j->dir);
+	free(j);
+}
+
+void journal_get_stats(const struct journal *j, struct journal_stats *s)
+{
+	*s = j->st;
+}

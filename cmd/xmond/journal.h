@@ -1,0 +1,92 @@
+/* journal.h: xmond's durable state, an append-only journal of records.
+ *
+ * The state directory holds:
+ *   lock                 flock()ed by the running xmond (its pid inside)
+ *   snapshot             the compacted state: records, first a header
+ *                        naming the last journal generation it covers
+ *   journal.<gen>        records appended since (16 hex digits)
+ *
+ * A record on disk is a 12-byte header, then the payload:
+ *   u32 len (little-endian), u32 ~len, u32 CRC32C(payload), payload[len]
+ * The ~len copy tells a corrupt length (refused) from a torn write (a
+ * header or payload cut by a crash at the end of the file: truncated).
+ *
+ * Writes are group-committed: journal_append() only copies into a buffer;
+ * journal_flush() writes it (one write(2)), journal_sync() writes and
+ * fdatasync()s. xmond flushes before a change becomes visible (an HTTP
+ * answer, a notice to a client) and syncs once per reactor turn.
+ *
+ * Not thread-safe: one journal belongs to the thread that uses it.
+ */
+#ifndef XMOND_JOURNAL_H
+#define XMOND_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOURNAL_REC_MAX (1u << 20)  /* largest payload accepted */
+#define JOURNAL_HDR 12
+
+struct journal;
+
+/* Reader callback for replay: one payload. Return 0, or -errno to stop
+ * the replay (the start then fails). */
+typedef int (*journal_apply_fn)(void *arg, const uint8_t *p, size_t len);
+
+/* CRC32C (Castagnoli) of buf, continuing from crc (start with 0). */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Create `dir` if needed and take its lock. On failure returns -errno
+ * and writes one clear sentence into err (another xmond, permissions). */
+int journal_open(struct journal **jp, const char *dir, char *err, size_t errlen);
+
+/* Replay snapshot then journals through fn, truncating a torn tail of the
+ * last journal (logged) and refusing anything else that does not check
+ * out, with the file and offset in err. Then opens the journal to append
+ * to. Call once, after journal_open(). */
+int journal_replay(struct journal *j, journal_apply_fn fn, void *arg, char *err, size_t errlen);
+
+/* Queue one record (copied). Never fails for len <= JOURNAL_REC_MAX
+ * (aborts the process on out-of-memory, as a lost record would be worse). */
+void journal_append(struct journal *j, const void *payload, size_t len);
+
+/* True when records are queued or written but not yet synced. */
+bool journal_dirty(const struct journal *j);
+
+/* Write queued records. Returns 0 or -errno (the records stay queued). */
+int journal_flush(struct journal *j);
+
+/* Flush and fdatasync. Returns 0 or -errno. */
+int journal_sync(struct journal *j);
+
+/* Compaction: the journal has grown past `factor` times `live_bytes`
+ * (and past a minimum size). */
+bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsigned factor);
+
+/* Write a new snapshot: sync, start the next journal generation, call
+ * emit(arg) which calls journal_snap_record() for every record of the
+ * live state, then fsync, rename over `snapshot`, fsync the directory
+ * and delete the journals it covers. Returns 0 or -errno (the old
+ * snapshot and journals then stay valid). */
+typedef int (*journal_emit_fn)(void *arg, struct journal *j);
+int journal_compact(struct journal *j, journal_emit_fn emit, void *arg);
+int journal_snap_record(struct journal *j, const void *payload, size_t len);
+
+/* Sync and close; releases the lock. */
+void journal_close(struct journal *j);
+
+/* Counters for /metrics. */
+struct journal_stats {
+	uint64_t bytes;            /* size of the current journal file */
+	uint64_t snapshot_bytes;
+	uint64_t records, syncs, compactions, truncated_bytes;
+	uint64_t generation;
+	/* fsync latency histogram: buckets le 0.1,0.25,0.5,1,2.5,5,10,25,50,100,250 ms, +Inf */
+	uint64_t sync_buckets[12];
+	double sync_sum_s;
+};
+extern const double journal_sync_bounds_ms[11];
+void journal_get_stats(const struct journal *j, struct journal_stats *s);
+
+#endif
