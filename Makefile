@@ -68,6 +68,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
 SYSH_SRCS  := $(wildcard tests/sys/*.c)
 SYSH_BINS  := $(SYSH_SRCS:tests/sys/%.c=$(O)/tests/sys/%)
 SYS_TESTS  := $(wildcard tests/sys/*.t)
+WEB_TESTS  := $(wildcard tests/web/*.t)
 
 .PHONY: all check bench install lint clean musl-toolchain
 .DEFAULT_GOAL := all
@@ -144,10 +145,13 @@ $(O)/tests/sys/%: $(O)/obj/tests/sys/%.o $(LIBA)
 
 $(O)/obj/tests/%.o: ALL_CFLAGS += -Itests
 
+# xmond's page is embedded in web.o by .incbin (paths from the top of the tree)
+$(O)/obj/cmd/xmond/web.o: $(wildcard cmd/xmond/web/*.html cmd/xmond/web/*.js cmd/xmond/web/*.css cmd/xmond/web/*.svg)
+
 # prove runs the TAP programs directly and the scripts by their #! line.
 # Tests find the binaries through LULL_BUILD.
 check: all $(UNIT_BINS) $(SYSH_BINS)
-	LULL_BUILD=$(abspath $(O)) LULL_SAN=$(SAN) prove --exec '' --timer $(PROVE_FLAGS) $(UNIT_BINS) $(SYS_TESTS)
+	LULL_BUILD=$(abspath $(O)) LULL_SAN=$(SAN) prove --exec '' --timer $(PROVE_FLAGS) $(UNIT_BINS) $(SYS_TESTS) $(WEB_TESTS)
 
 bench: all $(SYSH_BINS)
 	LULL_BUILD=$(abspath $(O)) bench/run

@@ -76,6 +76,7 @@ struct http_req {
 	struct http_str cookie;
 	struct http_str csrf_token;  /* X-CSRF-Token */
 	struct http_str accept;
+	struct http_str if_none_match;  /* for the page's ETags (web.c) */
 	const uint8_t *body;         /* Content-Length bytes (NULL when 0), NUL-terminated */
 	size_t body_len;
 };

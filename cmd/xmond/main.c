@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "events.h"
 #include "http.h"
 #include "journal.h"
 #include "lull/crash.h"
@@ -32,6 +33,7 @@
 #include "metrics.h"
 #include "proto.h"
 #include "store.h"
+#include "web.h"
 
 #define EXIT_USAGE 100
 #define EXIT_SYSTEM 111
@@ -253,6 +255,8 @@ static void configs(struct store_config *sc, struct proto_config *pc)
 		.compact_factor = (unsigned)V("compact-factor"),
 		.notify = proto_notify,
 		.kick = proto_kick,
+		.on_alert = api_publish_alert,
+		.on_instance = api_publish_instance,
 	};
 	*pc = (struct proto_config){
 		.max_string = (size_t)V("max-string"),
@@ -334,6 +338,7 @@ static int xmond_loop(void *arg)
 	(void)arg;
 	r = reactor_run(R);
 	proto_stop();
+	events_attach(NULL);
 	if (H)
 		http_server_stop(H);
 	H = NULL;
@@ -445,6 +450,9 @@ int main(int argc, char **argv)
 	if (proto_start(R, pfd, &pc) < 0)
 		die(EXIT_SYSTEM, "cannot watch the protocol listener");
 	api_init(token);
+	r = web_init();
+	if (r < 0 || (r = events_init(0, 0)) < 0)
+		die(EXIT_SYSTEM, "cannot set up the web page: %s", strerror(-r));
 	H = api_start_http(R, hfd);
 	if (!H)
 		die(EXIT_SYSTEM, "cannot start the HTTP server: %s", strerror(errno));
