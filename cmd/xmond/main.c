@@ -529,8 +529,9 @@ int main(int argc, char **argv)
 		 pbound, hbound, S("state-dir"), (unsigned long long)js.records,
 		 (double)(t_replay - t0) / 1e6, (unsigned long long)ss.alerts_open,
 		 (unsigned long long)ss.instances);
-	if (!loop_spawn("xmond", xmond_loop, NULL))
-		die(EXIT_SYSTEM, "cannot start the loop: %s", strerror(errno));
+	r = loop_spawn("xmond", xmond_loop, NULL);
+	if (r < 0)
+		die(EXIT_SYSTEM, "cannot start the loop: %s", strerror(-r));
 	notify_status("serving: protocol on %s, HTTP on %s", pbound, hbound);
 	notify_ready();
 
