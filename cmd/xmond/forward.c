@@ -543,6 +543,7 @@ static void answered(struct replica *p)
 
 	reactor_timer_cancel(F.r, &p->timer);
 	p->req_sum += secs;
+	log_debug("forward: %s: HTTP %d for %zu alerts in %.1f ms", p->url, st, p->nfl, secs * 1e3);
 	if (st >= 200 && st < 300) {
 		p->requests_ok++;
 		p->alerts_sent += p->nfl;
