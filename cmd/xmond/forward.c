@@ -314,10 +314,15 @@ static void kick(struct replica *p)
 		reactor_defer(F.r, &p->kick, kick_cb);
 }
 
-/* Every open alert to replica p (start, re-send, a replica back up). */
+/* Every open alert to replica p (start, re-send, a replica back up),
+ * oldest first: a queue too small for all of them keeps the newest. */
 static void queue_open(struct replica *p)
 {
-	for (const struct alert *a = store_open_newest(); a; a = a->prev)
+	const struct alert *a = store_open_newest();
+
+	while (a && a->prev)
+		a = a->prev;
+	for (; a; a = a->next)
 		enqueue(p, a->key, false, false);
 	kick(p);
 }
