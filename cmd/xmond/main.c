@@ -78,7 +78,7 @@ static struct opt opts[] = {
 	OPT("term-deadline", "DURATION", "on SIGTERM, how long connections may take to close", K_DUR, false, "5s"),
 	OPT("alertmanager", "URL", "forward alerts to this Alertmanager (http://HOST:PORT[/PREFIX]); repeat it for every "
 	    "replica of a cluster", K_LIST, false, ""),
-	OPT("severity", "APP_TYPE=SEV", "severity label of the alerts of an app type (repeatable; *=SEV sets the default)",
+	OPT("severity", "APP_TYPE=SEV", "severity label of the alerts of an app type; *=SEV sets the default",
 	    K_LIST, false, "*=warning"),
 	OPT("external-url", "URL", "xmond's page as people reach it, for the links in forwarded alerts (default: from --http)",
 	    K_STR, false, ""),
