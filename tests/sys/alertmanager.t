@@ -68,6 +68,32 @@ start_am 0
 start_am 1
 wait_for "replica 0 ready" 30 am_ready 0 && wait_for "replica 1 ready" 30 am_ready 1
 ok $? "two Alertmanager replicas (a cluster) up on loopback with the example routing tree"
+mkdir -p "$TMP/w"
+$H watch "$TMP/w" ${W[0]} ${W[1]} > "$TMP/watch.err" 2>&1 &
+track $!
+
+# The watcher keeps $TMP/w/PORT.tsv (the replica's listing) and $TMP/w/events.
+# listed I ID: replica I lists alert_id ID
+listed() { awk -F'\t' -v id="$2" '$4 == id { f = 1 } END { exit !f }' "$TMP/w/${W[$1]}.tsv" 2> /dev/null; }
+# state I [+ID|-ID]...: each +ID listed and each -ID not, by replica I
+state() {
+	local i=$1 a; shift
+	[ -e "$TMP/w/${W[$i]}.tsv" ] || return 1
+	for a in "$@"; do
+		case $a in
+		+*) listed "$i" "${a#+}" || return 1 ;;
+		-*) ! listed "$i" "${a#-}" || return 1 ;;
+		esac
+	done
+}
+# waitw I SECS [+ID|-ID]...
+waitw() { local i=$1 t=$2; shift 2; wait_for "replica $i: $*" "$t" state "$i" "$@"; }
+# since I appeared|gone ID T0: ms from T0 (CLOCK_REALTIME ns) to the first such event
+since() {
+	awk -v p="${W[$1]}" -v k="$2" -v id="$3" -v t0="$4" \
+		'$2 == p && $3 == k && $4 == id && $1 >= t0 { printf "%.1f", ($1 - t0) / 1e6; exit }' "$TMP/w/events"
+}
+line_of() { awk -F'\t' -v id="$2" '$4 == id' "$TMP/w/${W[$1]}.tsv" | cut -f1-9; }
 
 # ---- xmond forwarding to both ------------------------------------------------------
 P=$(free_port) HP=$(free_port)
@@ -90,17 +116,16 @@ key_of() {   # key_of ALERT_ID: xmond's key for it
 for a in json.load(sys.stdin)["alerts"]:
     if a["alert_id"] == sys.argv[1]: print(a["key"])' "$1"
 }
-line_of() { $H alerts "${W[$1]}" | awk -F'\t' -v id="$2" '$4 == id' | cut -f1-9; }
 
 t0=$(date +%s%N)
 ID1=$(ctl --app-type critical --instance db1 raise "disk full on /var")
 t1=$(date +%s%N)
 ID2=$(ctl --app-type daytime --instance web1 raise --binnable "slow answers")
 ID3=$(ctl --app-type never --instance batch1 raise "nightly job late")
-d0=$($H wait ${W[0]} --present "$ID1" --since $t0 --timeout 10) && d1=$($H wait ${W[1]} --present "$ID1" --since $t0 --timeout 10)
-ok $? "raise -> listed by both replicas (replica 0 after $d0 ms, replica 1 after $d1 ms, xmonctl itself $(( (t1 - t0) / 1000000 )) ms)"
-BASE_DELAY=$d1
-$H wait ${W[0]} --present "$ID2" --present "$ID3" --timeout 10 > /dev/null && $H wait ${W[1]} --present "$ID2" --present "$ID3" --timeout 10 > /dev/null
+waitw 0 20 "+$ID1" && waitw 1 20 "+$ID1"
+ok $? "raise -> listed by both replicas (after $(since 0 appeared "$ID1" $t0) and $(since 1 appeared "$ID1" $t0) ms; xmonctl itself took $(( (t1 - t0) / 1000000 )) ms)"
+BASE_DELAY=$(since 1 appeared "$ID1" $t0)
+waitw 0 20 "+$ID2" "+$ID3" && waitw 1 20 "+$ID2" "+$ID3"
 ok $? "all three alerts in both replicas"
 K1=$(key_of "$ID1") K2=$(key_of "$ID2") K3=$(key_of "$ID3")
 for i in 0 1; do
@@ -109,7 +134,7 @@ for i in 0 1; do
 	is "$(line_of $i "$ID2")" "$(printf 'xmon\tdaytime\tweb1\t%s\ttrue\twarning\topen\t%s\thttp://xmond.test:8080/?alert=%s' "$ID2" "$K2" "$K2")" \
 		"replica $i: a binnable daytime alert, default severity"
 done
-msg=$($H alerts ${W[0]} | awk -F'\t' -v id="$ID3" '$4 == id' | cut -f6,10)
+msg=$(awk -F'\t' -v id="$ID3" '$4 == id' "$TMP/w/${W[0]}.tsv" | cut -f6,10)
 is "$msg" "$(printf 'none\tnightly job late')" "severity from the map for app type never; the message annotation"
 ends=$(curl -s "http://127.0.0.1:${W[0]}/api/v2/alerts" | python3 -c 'import json,sys,datetime
 for a in json.load(sys.stdin):
@@ -131,15 +156,15 @@ ok $([ $? != 0 ] && echo 0 || echo 1) "daytime and never alerts did not page"
 # ---- clear and bin -> resolved in both ----------------------------------------------
 t0=$(date +%s%N)
 ctl --app-type critical --instance db1 clear "$ID1" > /dev/null
-d0=$($H wait ${W[0]} --absent "$ID1" --since $t0 --timeout 10) && d1=$($H wait ${W[1]} --absent "$ID1" --since $t0 --timeout 10)
-ok $? "clear -> resolved in both (no longer listed after $d0 / $d1 ms; its endsAt was 3 minutes ahead)"
+waitw 0 20 "-$ID1" && waitw 1 20 "-$ID1"
+ok $? "clear -> resolved in both (no longer listed after $(since 0 gone "$ID1" $t0) and $(since 1 gone "$ID1" $t0) ms; its endsAt was 3 minutes ahead)"
 wait_for "resolved page" 20 hook_has "$ID1" resolved
 ok $? "the pager webhook got the resolve"
 code=$(curl -s -o "$TMP/bin.out" -w '%{http_code}' -X POST "http://127.0.0.1:$HP/api/alerts/$K2/bin")
 is "$code" 200 "bin through xmond's POST /api/alerts/KEY/bin"
-d0=$($H wait ${W[0]} --absent "$ID2" --timeout 10) && d1=$($H wait ${W[1]} --absent "$ID2" --timeout 10)
+waitw 0 20 "-$ID2" && waitw 1 20 "-$ID2"
 ok $? "bin -> resolved in both"
-$H wait ${W[0]} --present "$ID3" --timeout 1 > /dev/null && $H wait ${W[1]} --present "$ID3" --timeout 1 > /dev/null
+state 0 "+$ID3" && state 1 "+$ID3"
 ok $? "the other open alert stays listed"
 
 # ---- liveness: xmond's own alert ------------------------------------------------
@@ -149,7 +174,7 @@ track $WPID
 steady() { api /api/instances | grep -q '"instance":"cache1","state":"up","since":"[^"]*","parent":true,"steady":true'; }
 wait_for "cache1 steady" 20 steady
 kill -9 $WPID; wait $WPID 2> /dev/null
-down_listed() { $H alerts ${W[$1]} | awk -F'\t' '$1 == "xmon_instance_down" && $3 == "cache1" && $4 == "down"' | grep -q .; }
+down_listed() { awk -F'\t' '$1 == "xmon_instance_down" && $3 == "cache1" && $4 == "down" { f = 1 } END { exit !f }' "$TMP/w/${W[$1]}.tsv"; }
 wait_for "down alert in replica 0" 20 down_listed 0 && wait_for "down alert in replica 1" 10 down_listed 1
 ok $? "an instance gone past --down-grace: xmond's \"is down\" alert (alertname xmon_instance_down) in both replicas"
 ctl --app-type critical --instance cache1 watch > /dev/null 2>&1 &
@@ -162,14 +187,15 @@ kill -9 $WPID; wait $WPID 2> /dev/null
 
 # ---- a replica killed, alerts raised and cleared meanwhile, restarted ------------------
 ID4=$(ctl --app-type critical --instance db2 raise "raised before the kill")
-$H wait ${W[1]} --present "$ID4" --timeout 10 > /dev/null
+waitw 1 20 "+$ID4"
 ok $? "replica 1 holds an alert before it is killed"
 kill -9 ${AMPID[1]}; wait ${AMPID[1]} 2> /dev/null
+rm -f "$TMP/w/${W[1]}.tsv"
 ID5=$(ctl --app-type critical --instance db2 raise "raised while replica 1 is dead")
 ID6=$(ctl --app-type daytime --instance web2 raise "raised and cleared while replica 1 is dead")
 ctl --app-type daytime --instance web2 clear "$ID6" > /dev/null
 ctl --app-type critical --instance db2 clear "$ID4" > /dev/null
-$H wait ${W[0]} --present "$ID5" --absent "$ID4" --absent "$ID6" --timeout 10 > /dev/null
+waitw 0 20 "+$ID5" "-$ID4" "-$ID6"
 ok $? "replica 0 follows at once while replica 1 is dead"
 down_seen() { api /api/forwarding | python3 -c 'import json,sys
 r = json.load(sys.stdin)["replicas"][1]
@@ -184,23 +210,23 @@ sleep 2   # a few back-off rounds
 t0=$(date +%s%N)
 start_am 1
 wait_for "replica 1 ready again" 30 am_ready 1
-d1=$($H wait ${W[1]} --present "$ID5" --present "$ID3" --absent "$ID4" --absent "$ID6" --since $t0 --timeout 20)
-ok $? "replica 1 restarted (empty): converges to the open alerts in $d1 ms after its start"
-$H alerts ${W[1]} | cut -f4 | sort > "$TMP/r1"
-$H alerts ${W[0]} | cut -f4 | sort > "$TMP/r0"
+waitw 1 30 "+$ID5" "+$ID3" "-$ID4" "-$ID6"
+ok $? "replica 1 restarted (empty): converges to the open alerts ($(since 1 appeared "$ID5" $t0) ms after it was started)"
+cut -f4 "$TMP/w/${W[1]}.tsv" | sort > "$TMP/r1"
+cut -f4 "$TMP/w/${W[0]}.tsv" | sort > "$TMP/r0"
 is "$(cat "$TMP/r1" | tr '\n' ' ')" "$(cat "$TMP/r0" | tr '\n' ' ')" "both replicas list the same alerts"
 
 # ---- a replica stopped (hung) while an alert it holds is cleared --------------------------
 kill -STOP ${AMPID[0]}
 ctl --app-type critical --instance db2 clear "$ID5" > /dev/null
 ID7=$(ctl --app-type critical --instance db3 raise "raised while replica 0 hangs")
-t0=$(date +%s%N)
-$H wait ${W[1]} --present "$ID7" --absent "$ID5" --timeout 10 > /dev/null
+waitw 1 20 "+$ID7" "-$ID5"
 ok $? "replica 0 hung (SIGSTOP): replica 1 gets the changes at once"
 sleep 3   # past --alertmanager-timeout 2s: the request to replica 0 fails, back-off
 kill -CONT ${AMPID[0]}
-d0=$($H wait ${W[0]} --present "$ID7" --absent "$ID5" --since $t0 --timeout 20)
-ok $? "replica 0 woken: it got the resolve of the alert it held and the new one (after $d0 ms)"
+t0=$(date +%s%N)
+waitw 0 30 "+$ID7" "-$ID5"
+ok $? "replica 0 woken: it got the resolve of the alert it held and the new one ($(since 0 gone "$ID5" $t0) ms after SIGCONT)"
 
 # ---- a replica that never answers does not slow the other ----------------------------
 SIL_PF=$TMP/silent.port
@@ -222,7 +248,7 @@ for n in 1 2 3 4 5 6 7 8; do
 	id=$(timeout 20 "$BIN/xmonctl" --server 127.0.0.1:$P2 --app-type slowtest --instance s$n raise "alert $n")
 	t1=$(date +%s%N)
 	ids+=("$id")
-	d=$($H wait ${W[1]} --present "$id" --since $t0 --timeout 20) || d=99999
+	waitw 1 30 "+$id" && d=$(since 1 appeared "$id" $t0) || d=99999
 	delays+=("$d")
 	c=$(( (t1 - t0) / 1000000 ))
 	ctl_ms+=("$c")
@@ -266,7 +292,7 @@ for a in json.load(sys.stdin):
 u1=$(upd "${ids[0]}"); sleep 1.5; u2=$(upd "${ids[0]}")
 ok $([ -n "$u1" ] && [ "$u1" != "$u2" ] && echo 0 || echo 1) "the open alerts reach the replica again each round (updatedAt $u1 -> $u2)"
 id9=$(timeout 20 "$BIN/xmonctl" --server 127.0.0.1:$P2 --app-type slowtest --instance s9 raise "after the restart")
-$H wait ${W[1]} --present "$id9" --timeout 20 > /dev/null
+waitw 1 20 "+$id9"
 ends=$(curl -s "http://127.0.0.1:${W[1]}/api/v2/alerts" | python3 -c 'import json,sys,datetime
 for a in json.load(sys.stdin):
     if a["labels"]["alert_id"] == sys.argv[1]:
@@ -277,7 +303,7 @@ timeout 20 "$BIN/xmonctl" --server 127.0.0.1:$P2 --app-type slowtest --instance 
 for n in 1 2 3 4 5 6 7 8; do
 	timeout 20 "$BIN/xmonctl" --server 127.0.0.1:$P2 --app-type slowtest --instance s$n clear "${ids[$((n - 1))]}" > /dev/null
 done
-$H wait ${W[1]} --absent "${ids[0]}" --absent "${ids[7]}" --timeout 10 > /dev/null
+waitw 1 20 "-${ids[0]}" "-${ids[7]}"
 r1=$(rounds); sleep 2.5; r2=$(rounds)
 is "$r2" "$r1" "every alert closed: no more re-send rounds (the timer is gone)"
 

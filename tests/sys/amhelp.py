@@ -9,6 +9,12 @@
       poll every 20 ms until every --present alert_id is listed and no --absent
       one is; exit 0 and print the milliseconds since --since (CLOCK_REALTIME
       ns, default: the start), or exit 1 after --timeout seconds
+  amhelp.py watch DIR PORT...
+      one poller thread per replica (every 10 ms): DIR/PORT.tsv holds the
+      listing as `alerts` prints it (replaced after each answer; left alone
+      while the replica does not answer), DIR/events gets one line per change:
+      "NS PORT appeared|gone ALERT_ID" (NS: CLOCK_REALTIME ns). One process
+      for the whole test: starting python costs seconds on a loaded machine.
   amhelp.py hook PORT OUTFILE
       a webhook receiver on 127.0.0.1:PORT: every POSTed body appended to
       OUTFILE as one JSON line, answered 200
@@ -29,13 +35,51 @@ def get_alerts(port):
         return json.load(r)
 
 
-def cmd_alerts(port):
-    for a in get_alerts(port):
+def tsv(alerts):
+    out = []
+    for a in alerts:
         lb, an = a["labels"], a["annotations"]
-        print("\t".join([lb.get("alertname", ""), lb.get("app_type", ""), lb.get("instance", ""),
-                         lb.get("alert_id", ""), lb.get("binnable", ""), lb.get("severity", ""),
-                         an.get("state", ""), an.get("xmond_key", ""), an.get("link", ""),
-                         an.get("message", "").replace("\n", "\\n")]))
+        out.append("\t".join([lb.get("alertname", ""), lb.get("app_type", ""), lb.get("instance", ""),
+                              lb.get("alert_id", ""), lb.get("binnable", ""), lb.get("severity", ""),
+                              an.get("state", ""), an.get("xmond_key", ""), an.get("link", ""),
+                              an.get("message", "").replace("\n", "\\n")]))
+    return out
+
+
+def cmd_alerts(port):
+    for line in tsv(get_alerts(port)):
+        print(line)
+
+
+def cmd_watch(d, ports):
+    import os
+    lock = threading.Lock()
+
+    def poll(port):
+        known = set()
+        while True:
+            try:
+                alerts = get_alerts(port)
+            except (OSError, ValueError):
+                time.sleep(0.05)
+                continue
+            now = time.time_ns()
+            ids = {a["labels"].get("alert_id", "") for a in alerts}
+            with open("%s/%d.tsv.tmp" % (d, port), "w") as f:
+                f.write("".join(l + "\n" for l in tsv(alerts)))
+            os.rename("%s/%d.tsv.tmp" % (d, port), "%s/%d.tsv" % (d, port))
+            ev = ["%d %d appeared %s\n" % (now, port, i) for i in sorted(ids - known)] + \
+                 ["%d %d gone %s\n" % (now, port, i) for i in sorted(known - ids)]
+            if ev:
+                with lock, open(d + "/events", "a") as f:
+                    f.write("".join(ev))
+            known = ids
+            time.sleep(0.01)
+
+    for p in ports:
+        threading.Thread(target=poll, args=(int(p),), daemon=True).start()
+    while True:
+        time.sleep(3600)
 
 
 def cmd_wait(port, args):
@@ -122,6 +166,9 @@ def main():
         return 0
     if cmd == "wait":
         return cmd_wait(int(sys.argv[2]), sys.argv[3:])
+    if cmd == "watch":
+        cmd_watch(sys.argv[2], sys.argv[3:])
+        return 0
     if cmd == "hook":
         cmd_hook(int(sys.argv[2]), sys.argv[3])
         return 0
