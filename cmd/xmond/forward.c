@@ -81,6 +81,7 @@ struct replica {
 	enum rstate state;
 	int fd;
 	bool reused;             /* the request went on a kept-alive connection */
+	bool probe;              /* send a request even with nothing queued (an empty array) */
 	bool got_bytes;
 	struct reactor_watch w;
 	struct reactor_timer timer;   /* request deadline, or end of back-off */
@@ -304,13 +305,13 @@ static void kick_cb(struct reactor *r, struct reactor_defer *d)
 	struct replica *p = (struct replica *)((char *)d - offsetof(struct replica, kick));
 
 	(void)r;
-	if ((p->state == R_IDLE || p->state == R_KEEP) && queued(p))
+	if ((p->state == R_IDLE || p->state == R_KEEP) && (queued(p) || p->probe))
 		start_request(p);
 }
 
 static void kick(struct replica *p)
 {
-	if ((p->state == R_IDLE || p->state == R_KEEP) && queued(p))
+	if ((p->state == R_IDLE || p->state == R_KEEP) && (queued(p) || p->probe))
 		reactor_defer(F.r, &p->kick, kick_cb);
 }
 
@@ -421,10 +422,11 @@ static bool build_request(struct replica *p)
 		n++;
 	}
 	json_arr_end(&w);
-	if (!n) {
+	if (!n && !p->probe) {
 		json_free(&w);
 		return false;
 	}
+	p->probe = false;
 	body = json_take(&w, &blen);
 	if (!body) {
 		log_error("forward: cannot render a request: %s", strerror(errno));
@@ -508,21 +510,26 @@ static void fail(struct replica *p, const char *fmt, ...)
 {
 	va_list ap;
 	int64_t base = 250 * LULL_NSEC_PER_MSEC, d;
+	char why[FORWARD_ERROR_MAX];
 
 	va_start(ap, fmt);
-	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	p->last_error_at = time_real_ns();
 	conn_close(p);
 	reactor_timer_cancel(F.r, &p->timer);
 	requeue_flight(p);
 	if (p->reused && !p->got_bytes) {
 		/* the server closed the kept-alive connection between requests:
 		 * once more at once on a new connection (never reused itself) */
+		log_debug("forward: %s: kept-alive connection gone (%s): again on a new one", p->url, why);
 		p->state = R_IDLE;
+		p->probe = true;
 		start_request(p);
 		return;
 	}
+	memcpy(p->last_error, why, sizeof(why));
+	p->last_error_at = time_real_ns();
+	p->probe = true;   /* keep trying even if the queue empties: up/down stays known */
 	p->requests_failed++;
 	p->fails++;
 	if (p->fails == 1 || p->up)
@@ -534,7 +541,7 @@ static void fail(struct replica *p, const char *fmt, ...)
 		d *= 2;
 	if (d > F.cfg.backoff_max_ns)
 		d = F.cfg.backoff_max_ns;
-	/* full jitter over the upper half: replicas and xmonds do not march in step */
+	/* jitter over the upper half: replicas and xmonds do not march in step */
 	d = d / 2 + (int64_t)(rnd() % (uint64_t)(d / 2 + 1));
 	p->state = R_BACKOFF;
 	p->backoff_until = time_mono_ns() + d;
@@ -689,7 +696,7 @@ static void timer_cb(struct reactor *r, struct reactor_timer *t)
 	switch (p->state) {
 	case R_BACKOFF:
 		p->state = R_IDLE;
-		if (queued(p))
+		if (queued(p) || p->probe)
 			start_request(p);
 		return;
 	case R_CONNECTING:
@@ -934,6 +941,8 @@ void forward_start(void)
 		return;
 	for (size_t i = 0; i < F.nrep; i++) {
 		log_info("forward: alerts go to %s (POST %s%s)", F.rep[i].url, F.rep[i].host, F.rep[i].path);
+		/* with no open alert, an empty array: up/down is known from the start */
+		F.rep[i].probe = true;
 		queue_open(&F.rep[i]);
 	}
 	if (any_open())
@@ -1147,6 +1156,8 @@ void forward_write_json(struct json_writer *w)
 		json_kint(w, "alerts_sent", (int64_t)st[i].alerts_sent);
 		json_kint(w, "dropped_queue_full", (int64_t)st[i].dropped_full);
 		json_kint(w, "dropped_gone", (int64_t)st[i].dropped_gone);
+		json_kint(w, "resyncs", (int64_t)st[i].resyncs);
+		json_kint(w, "request_us_sum", (int64_t)(st[i].request_seconds_sum * 1e6));
 		json_obj_end(w);
 	}
 	json_arr_end(w);

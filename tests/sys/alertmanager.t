@@ -26,7 +26,7 @@ AMTOOL=$(command -v amtool || true)
 command -v python3 > /dev/null || skip_all "python3 is needed to read Alertmanager's API"
 command -v curl > /dev/null || skip_all "curl is needed for xmond's API"
 for b in xmond xmonctl; do [ -x "$BIN/$b" ] || { echo "Bail out! $BIN/$b is not built"; exit 1; }; done
-plan 34
+plan 41
 
 H="python3 $HERE/amhelp.py"
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -48,7 +48,7 @@ fi
 # ---- two replicas running the example tree (receivers moved to test ports) ---------
 HOOK_PORT=$(free_port)
 $H hook $HOOK_PORT "$TMP/hook.jsonl" > "$TMP/hook.err" 2>&1 &
-track $!
+track $!; disown $!
 # the mail relay points at a closed port; the pager webhook at the test's listener;
 # group_interval shortened so that resolved notifications come quickly
 sed -e "s#127.0.0.1:9097#127.0.0.1:$HOOK_PORT#" -e "s#127.0.0.1:25#127.0.0.1:9#" \
@@ -70,7 +70,7 @@ wait_for "replica 0 ready" 30 am_ready 0 && wait_for "replica 1 ready" 30 am_rea
 ok $? "two Alertmanager replicas (a cluster) up on loopback with the example routing tree"
 mkdir -p "$TMP/w"
 $H watch "$TMP/w" ${W[0]} ${W[1]} > "$TMP/watch.err" 2>&1 &
-track $!
+track $!; disown $!
 
 # The watcher keeps $TMP/w/PORT.tsv (the replica's listing) and $TMP/w/events.
 # listed I ID: replica I lists alert_id ID
@@ -111,6 +111,11 @@ ok $? "xmond started with two --alertmanager URLs"
 
 ctl() { timeout 20 "$BIN/xmonctl" --server 127.0.0.1:$P "$@"; }
 api() { curl -s "http://127.0.0.1:$HP$1"; }
+probed() { api /api/forwarding | python3 -c 'import json,sys
+r = json.load(sys.stdin)["replicas"]
+sys.exit(0 if all(x["up"] and x["requests_ok"] >= 1 and x["alerts_sent"] == 0 for x in r) else 1)'; }
+wait_for "probe" 20 probed
+ok $? "no alert open at start: an empty request to each replica, both known up (GET /api/forwarding)"
 key_of() {   # key_of ALERT_ID: xmond's key for it
 	api "/api/alerts?state=all" | python3 -c 'import json,sys
 for a in json.load(sys.stdin)["alerts"]:
@@ -223,15 +228,15 @@ ID7=$(ctl --app-type critical --instance db3 raise "raised while replica 0 hangs
 waitw 1 20 "+$ID7" "-$ID5"
 ok $? "replica 0 hung (SIGSTOP): replica 1 gets the changes at once"
 sleep 3   # past --alertmanager-timeout 2s: the request to replica 0 fails, back-off
-kill -CONT ${AMPID[0]}
 t0=$(date +%s%N)
+kill -CONT ${AMPID[0]}
 waitw 0 30 "+$ID7" "-$ID5"
 ok $? "replica 0 woken: it got the resolve of the alert it held and the new one ($(since 0 gone "$ID5" $t0) ms after SIGCONT)"
 
 # ---- a replica that never answers does not slow the other ----------------------------
 SIL_PF=$TMP/silent.port
 $H silent "$SIL_PF" > "$TMP/silent.count" 2>&1 &
-track $!
+track $!; disown $!
 wait_for "silent replica" 10 test -s "$SIL_PF"
 SP=$(cat "$SIL_PF")
 P2=$(free_port) HP2=$(free_port)
@@ -265,7 +270,7 @@ ok $([ $worst_ctl -lt 5000 ] && echo 0 || echo 1) "nor the protocol loop: xmonct
 curl -s "http://127.0.0.1:$HP2/api/forwarding" > "$TMP/fw2.json"
 python3 -c 'import json,sys
 s, h = json.load(open(sys.argv[1]))["replicas"]
-print("# silent: busy %s, %d queued, %d ok; healthy: %d requests ok, %d alerts, mean answer %.1f ms" % (s["busy"], s["queued"], s["requests_ok"], h["requests_ok"], h["alerts_sent"], 1000 * h.get("request_seconds_sum", 0) / max(1, h["requests_ok"])))
+print("# silent: busy %s, %d queued, %d ok; healthy: %d requests ok, %d alerts, mean answer %.1f ms" % (s["busy"], s["queued"], s["requests_ok"], h["requests_ok"], h["alerts_sent"], h["request_us_sum"] / 1000 / max(1, h["requests_ok"])))
 sys.exit(0 if s["busy"] and s["requests_ok"] == 0 and s["queued"] > 0 and h["alerts_sent"] >= 8 else 1)' "$TMP/fw2.json"
 ok $? "GET /api/forwarding: the silent replica busy with its first request, the rest queued; the healthy one got all 8"
 is "$(tail -1 "$TMP/silent.count")" 1 "the silent replica saw one connection (one request at a time per replica)"
@@ -309,5 +314,8 @@ is "$r2" "$r1" "every alert closed: no more re-send rounds (the timer is gone)"
 
 kill -TERM $XPID; wait $XPID
 ok $? "xmond 1 stops cleanly"
+! grep -q "refused" "$TMP/xmond.log" "$TMP/xmond2.log"
+ok $? "no request refused by a replica in the whole run (logs)"
+kill -TERM ${AMPID[0]} ${AMPID[1]} $X2PID 2> /dev/null; wait ${AMPID[0]} ${AMPID[1]} $X2PID 2> /dev/null
 grep -n " error \| warn " "$TMP/xmond.log" | head -8 | while read -r l; do diag "xmond: $l"; done
 done_testing
