@@ -465,7 +465,7 @@ static void forwarder_tests(void)
 	/* ---- batching: many changes in one turn, at most batch_max per request ---- */
 	fake_reset();
 	for (int i = 0; i < 3; i++) {
-		char id[8];
+		char id[16];
 
 		snprintf(id, sizeof(id), "b%d", i);
 		open_alert(id);
@@ -481,7 +481,7 @@ static void forwarder_tests(void)
 	stats();
 	uint64_t failed0 = ST.requests_failed;
 	for (int i = 0; i < 3; i++) {
-		char id[8];
+		char id[16];
 
 		snprintf(id, sizeof(id), "c%d", i);
 		open_alert(id);
