@@ -6,12 +6,18 @@
  * dump. Everything the handlers touch is async-signal-safe: raw syscalls,
  * stack buffers, atomics and data mapped at init.
  *
- * Order of a report: header, registers, the crashing thread's frames from
- * the interrupted context, the addr2line line, then each other thread's
- * frames (asked by a signal per tid, one at a time, each bounded in time),
- * then the end line. A second thread crashing meanwhile waits for the
- * first report, writes its own, and the process dies with the first
- * signal.
+ * Order of a report: the first crasher stops every other thread (a signal
+ * per tid; each waits in dump_handler), so that nothing else reaches the
+ * log meanwhile; then the header, registers, the crashing thread's frames
+ * from the interrupted context, the addr2line line, then each stopped
+ * thread's frames (one at a time, each bounded in time), then the end
+ * line. A second thread crashing meanwhile waits for the first report,
+ * writes its own, and the process dies with the first signal.
+ *
+ * Every wait and the final re-raise are system calls made inline here,
+ * in functions with CFI, and a thread stopped inside libc code without
+ * CFI has its signal frame pointed at its nearest caller with CFI: gdb
+ * on the core then shows each thread where it was.
  */
 #if !defined(__x86_64__)
 #error "lull's crash reports are x86-64 only: the unwinder decodes x86-64 calls and reads its ucontext registers"

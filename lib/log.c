@@ -1,14 +1,17 @@
 /* log.c: write-through logging, one write(2) per record.
  *
  * Global state (all atomics, no lock): the descriptor, the level, the
- * level saved by the debug toggle, the journal flag and the loss counters.
+ * level saved by the debug toggle, the journal flag, the loss counters and
+ * the count of failed writes that may have left a fragment in the file.
+ * Per thread: the name and the cached date of the prefix.
  * The path given to log_open() is written before threads start and only
  * read afterwards.
  *
  * Why no lock: a single write(2) of at most LOG_RECORD_MAX (4096 =
  * PIPE_BUF) bytes on an O_APPEND file lands whole at the end of the file,
  * and on a pipe it is atomic; so concurrent records never interleave and a
- * crashed thread can never leave the logger locked.
+ * crashed thread can never leave the logger locked. What a write cut short
+ * leaves is never completed by a second write (see write_record).
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -160,8 +163,11 @@ void log_toggle_debug(void)
 
 void log_set_thread_name(const char *name)
 {
+	size_t n = strnlen(name, sizeof(thread_name_) - 1);
+
 	memset(thread_name_, 0, sizeof(thread_name_));
-	thread_name_len_ = lull_strlcpy(thread_name_, name, sizeof(thread_name_));
+	memcpy(thread_name_, name, n);
+	thread_name_len_ = n;
 }
 
 const char *log_thread_name(void)

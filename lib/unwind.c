@@ -1047,24 +1047,29 @@ int unwind_cfi_anchor(const struct unwind_cursor *start, greg_t *gregs)
 		REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP,
 	};
 	struct unwind_cursor c = *start, next;
-	uintptr_t target;
+	const struct sym_module *exe = c.syms->nmod ? &c.syms->mod[0] : NULL;
+	uintptr_t target, pc = c.reg[UW_RIP];
+	int gap = 0, n, len;
 	unsigned reg;
 	int64_t off;
-	int len;
 
-	if (unwind_has_cfi(&c, c.reg[UW_RIP]))
-		return 0;   /* gdb unwinds it as it is */
-	for (int n = 0; n < ANCHOR_MAX_FRAMES; n++) {
+	/* Skip what is not the program's own code with CFI (libc without
+	 * CFI, the vDSO) at the top of the stack; a gap without CFI there
+	 * is what stops gdb. */
+	for (n = 0; n < ANCHOR_MAX_FRAMES; n++) {
+		if (unwind_has_cfi(&c, pc) && sym_module_of(c.syms, pc) == exe)
+			break;
+		if (!unwind_has_cfi(&c, pc))
+			gap = 1;
 		if (unwind_step(&c) != 1 || c.how == UW_HOW_SIGFRAME)
 			return 0;
-		if (unwind_has_cfi(&c, c.reg[UW_RIP] - 1))
-			break;
+		pc = c.reg[UW_RIP] - 1;
 	}
-	if (!unwind_has_cfi(&c, c.reg[UW_RIP] - 1) || !(len = call_before(&c, c.reg[UW_RIP], &target)))
-		return 0;
+	if (n == 0 || n == ANCHOR_MAX_FRAMES || !gap || !(len = call_before(&c, c.reg[UW_RIP], &target)))
+		return 0;   /* gdb unwinds it as it is */
 	/* An rbp-based CFA with rbp lost in the code without CFI: rbp is
 	 * the CFA (the caller's sp, from one more step) minus the offset. */
-	if (!(c.valid & (1u << UW_RBP)) && cfa_rule_at(&c, c.reg[UW_RIP] - 1, &reg, &off) && reg == UW_RBP) {
+	if (!(c.valid & (1u << UW_RBP)) && cfa_rule_at(&c, pc, &reg, &off) && reg == UW_RBP) {
 		next = c;
 		if (unwind_step(&next) != 1)
 			return 0;

@@ -56,12 +56,14 @@ int unwind_is_sigreturn(const struct unwind_cursor *c, uintptr_t pc);
 /* Whether the FDE of some loaded object covers pc. */
 int unwind_has_cfi(const struct unwind_cursor *c, uintptr_t pc);
 
-/* For a thread stopped in code without CFI (Debian's musl): rewrite
- * gregs (a ucontext's) to the first caller that has CFI, stopped at its
- * call instruction, so that a debugger reading the signal frame in a core
+/* For a thread stopped in code a debugger cannot unwind (Debian's musl
+ * has no CFI; a vDSO frame returns into it): rewrite gregs (a ucontext's)
+ * to the first frame of the executable with CFI above that code, stopped
+ * at its call instruction, so that gdb reading the signal frame in a core
  * unwinds from there. `start` is a cursor fresh from unwind_init on that
- * context. Returns 1 when gregs were rewritten, 0 when the context's pc
- * has CFI (nothing to do) or no such caller was found. */
+ * context. Returns 1 when gregs were rewritten, 0 when there is nothing
+ * to do (the top frame is the program's own code with CFI, or no frame
+ * without CFI is crossed) or no such frame was found. */
 int unwind_cfi_anchor(const struct unwind_cursor *start, greg_t *gregs);
 
 /* Test hook: unwind_step faults on purpose at this depth (0 = never). */

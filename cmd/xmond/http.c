@@ -1019,6 +1019,7 @@ static void answer(struct http_conn *c)
 	s->st.requests++;
 	resp_init(c, req);
 	rc = s->h.handle(s->h.ctx, req, r);
+	c->last_io = time_mono_ns();   /* idle and write deadlines count from the answer */
 	if (rc < 0 || r->body.full || r->headers_full || r->status < 200 || r->status > 999 ||
 	    (r->stream && (r->status != 200 || req->method != HTTP_GET))) {
 		log_warn("http: %.*s: %s", (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p,
@@ -1283,7 +1284,10 @@ static void conn_update(struct http_conn *c)
 
 		deadline = deadline == LULL_FOREVER || d < deadline ? d : deadline;
 	} else if (c->mode == M_READ && !c->closing) {
-		int64_t d = c->req_start ? c->req_start + s->cfg.request_ns :
+		/* a complete request waiting for the client to read earlier
+		 * answers has only the write deadline */
+		int64_t d = c->parser.state == HTTP_PS_DONE ? LULL_FOREVER :
+			    c->req_start ? c->req_start + s->cfg.request_ns :
 			    out_pending(c) ? LULL_FOREVER : c->last_io + s->cfg.idle_ns;
 
 		if (d != LULL_FOREVER && (deadline == LULL_FOREVER || d < deadline))
@@ -1301,6 +1305,8 @@ static void conn_timeout(struct reactor *r, struct reactor_timer *t)
 	struct http_conn *c = (struct http_conn *)((char *)t - offsetof(struct http_conn, t));
 
 	(void)r;
+	if (c->dirty)
+		return;   /* an answer is about to go out; the flush sets the next deadline */
 	if (c->mode == M_READ && c->req_start) {
 		c->s->st.timeouts++;
 		log_debug("http: fd %d: request not complete in time", c->fd);

@@ -35,7 +35,6 @@
 #include "lull/time.h"
 
 #define FLUSH_AT (4u << 20)        /* write early past this much queued */
-#define COMPACT_MIN (8u << 20)     /* never compact a journal smaller than this */
 #define HDR_MAGIC_J "XMONDJ01"
 #define HDR_MAGIC_S "XMONDS01"
 #define HDR_LEN 16                 /* magic + u64 generation */
@@ -598,9 +597,9 @@ int journal_sync(struct journal *j)
 
 /* ---- compaction ------------------------------------------------------------------- */
 
-bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsigned factor)
+bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsigned factor, uint64_t min_bytes)
 {
-	return j->st.bytes >= COMPACT_MIN && j->st.bytes > (uint64_t)factor * live_bytes;
+	return j->st.bytes >= min_bytes && j->st.bytes > (uint64_t)factor * live_bytes;
 }
 
 static int snap_flush(struct journal *j)

@@ -61,8 +61,8 @@ int journal_flush(struct journal *j);
 int journal_sync(struct journal *j);
 
 /* Compaction: the journal has grown past `factor` times `live_bytes`
- * (and past a minimum size). */
-bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsigned factor);
+ * and past `min_bytes`. */
+bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsigned factor, uint64_t min_bytes);
 
 /* Write a new snapshot: sync, start the next journal generation, call
  * emit(arg) which calls journal_snap_record() for every record of the

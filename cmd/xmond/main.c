@@ -74,6 +74,7 @@ static struct opt opts[] = {
 	OPT("logon-timeout", "DURATION", "a new connection must log on within this", K_DUR, true, "10s"),
 	OPT("compact-factor", "N", "write a snapshot when the journal is N times the live state (0: never)", K_NUM,
 	  true, "4"),
+	OPT("compact-min", "BYTES", "compact only a journal larger than this", K_NUM, true, "8388608"),
 	OPT("log", "FILE", "log file (default: stderr; SIGHUP reopens it)", K_STR, false, ""),
 	OPT("term-deadline", "DURATION", "on SIGTERM, how long connections may take to close", K_DUR, false, "5s"),
 	OPT("alertmanager", "URL", "forward alerts to this Alertmanager (http://HOST:PORT[/PREFIX]); repeat it for every "
@@ -296,6 +297,7 @@ static void configs(struct store_config *sc, struct proto_config *pc)
 		.history_ns = V("history"),
 		.max_alerts = (uint32_t)V("max-alerts"),
 		.compact_factor = (unsigned)V("compact-factor"),
+		.compact_min = (uint64_t)V("compact-min"),
 		.notify = proto_notify,
 		.kick = proto_kick,
 		.on_alert = on_alert,
@@ -364,12 +366,13 @@ static void reload_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev)
 	log_info("reload: configuration re-read");
 }
 
-/* SIGHUP hook (main thread): wake the reactor, which re-reads. */
-void xmond_request_reload(void);
-void xmond_request_reload(void)
+/* SIGHUP hook (main thread, after the log was reopened): wake the
+ * reactor, which re-reads the config file on its own thread. */
+static void request_reload(void *arg)
 {
 	uint64_t one = 1;
 
+	(void)arg;
 	if (reload_fd >= 0 && write(reload_fd, &one, sizeof(one)) < 0)
 		log_warn("reload: %s", strerror(errno));
 }
@@ -480,7 +483,10 @@ int main(int argc, char **argv)
 	configs(&sc, &pc);
 	store_init(R, J, &sc);
 	metrics_set_journal(J);
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 	r = journal_replay(J, store_apply, NULL, err, sizeof(err));
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
 	if (r < 0)
 		die(r == -EBADMSG ? EXIT_USAGE : EXIT_SYSTEM, "cannot start from %s: %s", S("state-dir"), err);
 	t_replay = time_mono_ns();
@@ -525,10 +531,13 @@ int main(int argc, char **argv)
 	journal_get_stats(J, &js);
 	store_get_stats(&ss);
 	log_info("xmond ready: protocol on %s, HTTP on %s, state in %s (%llu records replayed in %.1f ms, "
-		 "%llu open alerts, %llu instances)",
+		 "%.1f ms CPU; %llu open alerts, %llu instances)",
 		 pbound, hbound, S("state-dir"), (unsigned long long)js.records,
-		 (double)(t_replay - t0) / 1e6, (unsigned long long)ss.alerts_open,
+		 (double)(t_replay - t0) / 1e6,
+		 (double)(c1.tv_sec - c0.tv_sec) * 1e3 + (double)(c1.tv_nsec - c0.tv_nsec) / 1e6,
+		 (unsigned long long)ss.alerts_open,
 		 (unsigned long long)ss.instances);
+	loop_on_reload(request_reload, NULL);
 	r = loop_spawn("xmond", xmond_loop, NULL);
 	if (r < 0)
 		die(EXIT_SYSTEM, "cannot start the loop: %s", strerror(-r));

@@ -54,8 +54,8 @@ struct conn {
 	unsigned nchild;
 	char peer[64], who[80];
 	size_t out_off, out_len;
-	uint8_t out[OUT_CAP];
-	struct xmon_parser parser;
+	uint8_t *out;              /* OUT_CAP bytes, only while output waits */
+	struct xmon_parser parser; /* last: its buffer's pages are touched only as bytes arrive */
 };
 
 static struct proto {
@@ -209,8 +209,11 @@ static int conn_flush(struct conn *c)
 		metrics.bytes_out += (uint64_t)n;
 		c->out_off += (size_t)n;
 	}
-	if (c->out_off == c->out_len)
+	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
+		free(c->out);
+		c->out = NULL;
+	}
 	want_out(c, c->out_len > 0);
 	return 0;
 }
@@ -220,6 +223,29 @@ static int conn_flush(struct conn *c)
  * at its next read, not here (the caller may be iterating). */
 static int conn_send(struct conn *c, const uint8_t *msg, size_t n)
 {
+	if (c->out_len == 0) {
+		/* the common case: straight to the kernel, no buffer */
+		ssize_t w = send(c->fd, msg, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return 0;  /* broken: the read side sees it and closes */
+		if (w > 0) {
+			metrics.bytes_out += (uint64_t)w;
+			msg += w;
+			n -= (size_t)w;
+		}
+		if (n == 0)
+			return 0;
+	}
+	if (!c->out) {
+		c->out = malloc(OUT_CAP);
+		if (!c->out) {
+			/* part of a message may be out: the stream is broken */
+			metrics.proto_err[PERR_OUTPUT_FULL]++;
+			shutdown(c->fd, SHUT_RDWR);
+			return -ENOBUFS;
+		}
+	}
 	if (c->out_off && c->out_len + n > OUT_CAP) {
 		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
 		c->out_len -= c->out_off;
@@ -319,6 +345,7 @@ static void conn_close(struct conn *c, const char *why)
 	else
 		log_info("connection %s closed before its logon: %s", c->peer, why);
 	close(c->fd);
+	free(c->out);
 	/* at termination instances stay as they are: the next start marks
 	 * them down, with the grace period counted from then */
 	for (unsigned i = 0; i <= c->nchild; i++) {
@@ -603,11 +630,14 @@ static void accept_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev)
 			close(fd);
 			continue;
 		}
-		c = calloc(1, sizeof(*c));
+		/* not calloc: the parser's 16 KB buffer stays untouched (and
+		 * out of the RSS) until bytes arrive */
+		c = malloc(sizeof(*c));
 		if (!c) {
 			close(fd);
 			continue;
 		}
+		memset(c, 0, offsetof(struct conn, parser));
 		c->fd = fd;
 		addr_str(&ss, c->peer, sizeof(c->peer));
 		snprintf(c->who, sizeof(c->who), "client %s", c->peer);

@@ -916,6 +916,7 @@ void store_reconfigure(const struct store_config *cfg)
 	S.cfg.history_ns = cfg->history_ns;
 	S.cfg.max_alerts = cfg->max_alerts;
 	S.cfg.compact_factor = cfg->compact_factor;
+	S.cfg.compact_min = cfg->compact_min;
 	if (!S.started)
 		return;
 	for (struct instance *in = S.inst_head; in; in = in->next)
@@ -1016,7 +1017,8 @@ int store_sync(void)
 	int r = journal_sync(S.j);
 
 	if (r == 0 && S.cfg.compact_factor &&
-	    journal_should_compact(S.j, S.live_bytes + 64 * S.st.instances, S.cfg.compact_factor)) {
+	    journal_should_compact(S.j, S.live_bytes + 64 * S.st.instances, S.cfg.compact_factor,
+				   S.cfg.compact_min)) {
 		int64_t t0 = time_mono_ns();
 
 		r = journal_compact(S.j, emit, NULL);

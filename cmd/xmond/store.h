@@ -81,6 +81,7 @@ struct store_config {
 	int64_t history_ns;        /* closed alerts kept this long */
 	uint32_t max_alerts;       /* open alerts per instance */
 	unsigned compact_factor;   /* journal > factor x live state: compact */
+	uint64_t compact_min;      /* ... and > this many bytes */
 	/* Hand a binned notice to the connection. Returns 0 when it is on
 	 * its way (the notice is then marked delivered), <0 to keep it. */
 	int (*notify)(struct conn *c, const struct alert *a, bool parent_form);

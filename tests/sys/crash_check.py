@@ -29,6 +29,8 @@ FULL = ['musl-O0', 'musl-O2', 'musl-O2-fp', 'clang-O2-dw4', 'clang-O2-dw5', 'gli
 # degraded variants: the variant whose objects, gdb reference and debug info they share
 DEGRADED = {'musl-O2-nohdr': 'musl-O2', 'musl-O2-strip': 'musl-O2'}
 GLIBC_REF = 'glibc-O2'
+# variants whose cores gdb must read (strip -s leaves gdb no names)
+CORE_VARIANTS = FULL + ['musl-O2-nohdr']
 RUN_TIMEOUT = 20
 GDB_TIMEOUT = 90
 MAX_FRAMES = 64
@@ -130,6 +132,7 @@ class Run:
         self.log = self.stderr = ''
         self.cores = []
         self.core = None
+        self.core_check = False   # gdb's thread apply all bt on its core is checked
 
     @property
     def label(self):
@@ -268,6 +271,7 @@ class Report:
         self.raw_fault = False
         self.malformed = []
         self.interleaved = False
+        self.foreign = []   # lines between header and end that are not the report's
 
     @property
     def crashing(self):
@@ -352,7 +356,10 @@ def parse_reports(text):
             sec.notes.append(line.strip())
         elif line.startswith('***'):
             cur.malformed.append(line)
-        # anything else: a log record of another thread (logbusy)
+        else:
+            # a log record of another thread (logbusy): the other threads
+            # are stopped before the report starts, so there must be none
+            cur.foreign.append(line)
     return reports
 
 
@@ -438,6 +445,31 @@ def gdb_core_depth(binary, core, rundir):
     out = run_gdb([BT, 'echo %s\\n' % OUTER_MARK, 'bt -frame-arguments none -12'], [binary, core], rundir)
     inner, _, outer = out.partition(OUTER_MARK)
     return [n for _, n in parse_gdb_frames(inner)], out, parse_gdb_frames(outer)
+
+
+CORE_MARK = '@@core@@'
+
+
+def gdb_cores_threads(binary, cores, rundir):
+    """gdb's thread apply all bt on each of cores (of one binary), in one gdb
+    session: {core: ({tid: [names]}, raw)}."""
+    cmds = []
+    for c in cores:
+        cmds += ['echo %s %s\\n' % (CORE_MARK, c), 'core-file ' + c, 'thread apply all ' + BT]
+    out = run_gdb(cmds, [binary], rundir)
+    res = {}
+    for chunk in out.split(CORE_MARK + ' ')[1:]:
+        core, _, text = chunk.partition('\n')
+        threads, cur = {}, None
+        for line in text.splitlines():
+            m = re.match(r'^Thread \d+ \(.*LWP (\d+)\)', line)
+            if m:
+                cur = threads.setdefault(int(m.group(1)), [])
+            elif line.startswith('#') and cur is not None:
+                cur.append(line)
+        res[core.strip()] = ({t: [n for _, n in parse_gdb_frames('\n'.join(ls))] for t, ls in threads.items()},
+                             text)
+    return res
 
 
 def gdb_all_threads(binary, scen, rundir):
@@ -564,6 +596,7 @@ class Checker:
         self.gdb = {}        # (variant, scen) -> (names, raw)
         self.gdb_core = {}   # run label -> (names, raw, outer frames): overflow runs
         self.gdb_threads = {}   # scen -> {'idle': chain, 'main': chain}, from glibc
+        self.core_threads = {}  # run dir -> ({tid: names}, raw): gdb on the run's core
         self.core_ok, self.core_why = core_allowed()
 
     def binary(self, v):
@@ -595,8 +628,11 @@ class Checker:
                 n = {'dual': self.a.dual, 'logbusy': self.a.logbusy}.get(s, 1)
                 for k in range(n):
                     add(v, s, [], s + ('.%d' % k if n > 1 else ''))
+                    runs[-1][1].core_check = k == 0 and v in CORE_VARIANTS
             add(v, 'segv', ['--threads', '4'], 'segv-threads')
+            runs[-1][1].core_check = v in CORE_VARIANTS
             add(v, 'thread', ['--threads', '4'], 'thread-threads')
+            runs[-1][1].core_check = v in CORE_VARIANTS
             if v in FULL or v == 'musl-O2-nohdr':
                 for s in ('segv', 'abort'):
                     add(v, s, ['--inject', '2'], s + '-inject', {'LULL_CRASH_INJECT': '2'})
@@ -609,12 +645,12 @@ class Checker:
         runs = self.plan_runs()
         t0 = time.monotonic()
         for binary, r, env in runs:   # one at a time: thread timing must not suffer
-            do_run(binary, r, env, keep_core=r.scen.startswith('overflow') and len(r.args) == 3)
+            do_run(binary, r, env, keep_core=(r.scen.startswith('overflow') and len(r.args) == 3) or r.core_check)
         diag('%d crash runs in %.1f s' % (len(runs), time.monotonic() - t0))
         self.runs = [r for _, r, _ in runs]
 
         t0 = time.monotonic()
-        jobs, threads_raw = {}, {}
+        jobs, threads_raw, core_runs = {}, {}, {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.a.jobs) as ex:
             for v in self.variants:
                 if v not in FULL:
@@ -623,9 +659,17 @@ class Checker:
                     d = os.path.join(self.tmp, 'gdb', v, s)
                     jobs[('live', v, s)] = ex.submit(gdb_trace, self.binary(v), s, d)
             for r in self.runs:
-                if r.core:
+                if r.core and r.scen.startswith('overflow') and len(r.args) == 3:
                     jobs[('core', r.label)] = ex.submit(gdb_core_depth, self.binary(self.base(r.variant)),
                                                         r.core, r.dir)
+            by_bin = {}
+            for r in self.runs:
+                if r.core and r.core_check:
+                    by_bin.setdefault(self.binary(self.base(r.variant)), []).append(r)
+            for b, rs in by_bin.items():
+                jobs[('corethreads', b)] = ex.submit(gdb_cores_threads, b, [r.core for r in rs],
+                                                     os.path.join(self.tmp, 'gdb-cores', os.path.basename(os.path.dirname(b))))
+                core_runs[b] = rs
             if GLIBC_REF in self.variants:
                 for s in ('segv', 'thread'):
                     d = os.path.join(self.tmp, 'gdb', GLIBC_REF, s + '-threads')
@@ -636,6 +680,10 @@ class Checker:
                     self.gdb[k[1:]] = res
                 elif k[0] == 'core':
                     self.gdb_core[k[1]] = res
+                elif k[0] == 'corethreads':
+                    for r in core_runs[k[1]]:
+                        if r.core in res:
+                            self.core_threads[r.dir] = res[r.core]
                 else:
                     threads_raw[k[1]] = res
         for r in self.runs:
@@ -738,6 +786,9 @@ class Checker:
                     self.check_loggers(v, rs)
             self.check_threads(v, by.get((v, 'segv', ('--threads', '4')), [None])[0])
             self.check_threads(v, by.get((v, 'thread', ('--threads', '4')), [None])[0])
+            for r in self.runs:
+                if r.variant == v and r.core_check:
+                    self.check_core(v, r)
             for s, args in (('segv', ('--inject', '2')), ('abort', ('--inject', '2')),
                             ('segv', ('--inject', '2', '--threads', '4'))):
                 rs = by.get((v, s, args))
@@ -820,6 +871,9 @@ class Checker:
             p.append('malformed or misplaced report lines: %s' % rep.malformed[:5])
         if rep.interleaved:
             p.append('another report began before this one ended')
+        if rep.foreign and not rep.noanswer:
+            p.append('the report is not one block: %d log records inside it, e.g. %s'
+                     % (len(rep.foreign), rep.foreign[:2]))
         if rep.end_idx is None:
             p.append('no "*** end of crash report" line: the report is cut')
         elif rep.end_sig != sig:
@@ -1166,6 +1220,45 @@ class Checker:
                              'frames:\n' + (show_frames(secs[0].frames) if secs else '(none)'),
                              'not answering: %s' % rep.noanswer,
                              subseq=good or (mref is not None and is_subsequence(got, mref)))
+
+    def check_core(self, v, r):
+        """gdb's `thread apply all bt` on the run's core shows every thread
+        where the report says it was: the crashing thread reaches the
+        innermost function of ours in the report's crashing chain, every
+        other thread that wrote its stack the innermost function of ours
+        in it, and no thread sits in libc's syscall()/pause()."""
+        L = r.label + (' (%s)' % os.path.basename(r.dir) if r.scen in ('dual', 'logbusy') else '')
+        desc = '%s: gdb on the core: each thread where the report says it was' % L
+        if not self.core_ok:
+            return skip(desc, self.core_why)
+        g = self.core_threads.get(r.dir)
+        if g is None:
+            return ok(False, desc, 'no core (%s)' % r.signame())
+        threads, raw = g
+        own = self.info[v]['own']
+        problems, seen = [], []
+        for rep in self.reports(r):
+            for sec in rep.sections:
+                want = next((f.name for f in sec.frames if f.name in own), None)
+                tid = rep.tid if sec.crashing else sec.tid
+                if want is None:
+                    diag("  %s: thread '%s' has no frame of ours in the report: not compared" % (L, sec.name))
+                    continue
+                got = threads.get(tid)
+                seen.append("'%s' %s" % (sec.name, want))
+                if got is None:
+                    problems.append("thread '%s' (tid %d): not in the core (threads %s)"
+                                    % (sec.name, tid, sorted(threads)))
+                elif want not in got:
+                    problems.append("thread '%s' (tid %d): gdb does not reach %s: %s"
+                                    % (sec.name, tid, want, ' '.join(str(n) for n in got[:12])))
+                elif got and got[0] in ('syscall', 'pause', '__syscall_cp_c', '__syscall_cp_asm'):
+                    problems.append("thread '%s' (tid %d): stopped in libc's %s"
+                                    % (sec.name, tid, got[0]))
+        if not seen and not problems:
+            return skip(desc, 'no thread has a frame of ours in the report')
+        ok(not problems, desc + ' (%s)' % ', '.join(seen[:6]), *problems,
+           'gdb:\n' + '\n'.join(l for l in raw.splitlines() if l.startswith(('#', 'Thread')))[-3000:])
 
     def check_inject(self, v, s, r):
         sig = SCEN[s][0]

@@ -3,7 +3,8 @@
 # helper programs), a private $TMP removed at exit, and these helpers:
 #   plan N | ok COND_STATUS "desc" | is GOT WANT "desc" | diag MSG | skip_all MSG
 #   wait_for "desc" SECONDS CMD...   poll a condition (not a timing claim: the
-#                                    bound only stops a broken test from hanging)
+#                                    bound only stops a broken test from hanging;
+#                                    the condition's stderr is discarded)
 set -u
 LULL_BUILD=${LULL_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
 BIN=$LULL_BUILD/bin
@@ -32,11 +33,14 @@ is() {
 }
 # register a background pid for kill at exit
 track() { _tap_pids+=("$1"); }
+# The condition's stderr is discarded: while it polls, a file it reads may
+# not exist yet (a background job opens its output only once it runs), and
+# "grep: ...: No such file or directory" in the test output is noise.
 wait_for() {
 	local desc=$1 secs=$2; shift 2
 	local end=$((SECONDS + secs))
-	until "$@"; do
-		if [ $SECONDS -ge $end ]; then diag "timed out waiting for: $desc"; return 1; fi
+	until "$@" 2> /dev/null; do
+		if [ $SECONDS -ge $end ]; then diag "timed out waiting for: $desc ($*)"; return 1; fi
 		sleep 0.02
 	done
 }

@@ -4,7 +4,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,10 +79,13 @@ static int graceful_child(void)
 	return atomic_load(&cancelled) == 3 ? 0 : 14;
 }
 
+static char poked_name[32];
+
 static int poke_loop(void *arg)
 {
 	uint64_t one = 1;
 
+	snprintf(poked_name, sizeof(poked_name), "%s", log_thread_name());
 	return write(*(int *)arg, &one, sizeof(one)) == sizeof(one) ? 0 : 1;
 }
 
@@ -104,21 +110,16 @@ static int reload_child(void)
 	return atomic_load(&reloads) == 1 ? 0 : 22;
 }
 
-int main(void)
-{
-	struct pollfd pfd;
-	int64_t t0, dl;
-	int efd, r, status;
+static int efd = -1;
 
-	plan(18);
-	r = loop_init();
-	is_int(r, 0, "loop_init");
-	log_open("/dev/null");
-	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+static void test_deadlines(void)
+{
+	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+	int64_t dl;
+	int r;
 
 	/* A real deadline: returns 0, never before the deadline. */
 	dl = time_deadline_in(20 * LULL_NSEC_PER_MSEC);
-	pfd = (struct pollfd){ .fd = efd, .events = POLLIN };
 	r = loop_poll(&pfd, 1, dl);
 	is_int(r, 0, "loop_poll: 0 at the deadline");
 	ok(time_mono_ns() >= dl, "loop_poll did not return before its deadline");
@@ -127,20 +128,28 @@ int main(void)
 	ok(r == 0 && time_mono_ns() >= dl, "loop_sleep_until: 0, not before the deadline");
 	is_int(loop_sleep_until(time_mono_ns() - 1), 0, "loop_sleep_until in the past returns at once");
 	is_int(loop_epoll_wait(-1, NULL, 0, LULL_FOREVER) < 0, 1, "loop_epoll_wait reports a bad fd as -errno");
+}
 
-	/* Ready fd. */
+static void test_ready_fd(void)
+{
 	uint64_t one = 1;
+
 	if (write(efd, &one, 8) != 8)
-		return 1;
+		ok(0, "write the eventfd");
 	is_int(loop_wait_readable(efd, LULL_FOREVER), 1, "loop_wait_readable: ready eventfd");
 	if (read(efd, &one, 8) != 8)
-		return 1;
+		ok(0, "read the eventfd");
+}
 
-	/* A foreign signal (handled, not the interrupt) does not end a wait. */
+/* A foreign signal (handled, not the interrupt) does not end a wait. */
+static void test_foreign_signal(void)
+{
 	struct sigaction sa = { .sa_handler = on_usr1 };
-	sigaction(SIGUSR1, &sa, NULL);
 	struct waiter w = { .fd = efd };
+	uint64_t one = 1;
 	pthread_t th;
+
+	sigaction(SIGUSR1, &sa, NULL);
 	pthread_create(&th, NULL, wait_thread, &w);
 	while (!atomic_load(&w.blocked))
 		sched_yield();
@@ -149,13 +158,16 @@ int main(void)
 		usleep(1000);
 	}
 	if (write(efd, &one, 8) != 8)
-		return 1;
+		ok(0, "write the eventfd");
 	pthread_join(th, NULL);
 	is_int(atomic_load(&w.result), 1, "SIGUSR1 during loop_wait_readable: retried, returns when the fd is ready");
 	if (read(efd, &one, 8) != 8)
-		return 1;
+		ok(0, "read the eventfd");
+}
 
-	/* Periodic: 4 steps, the 2nd fails, so the 3rd comes after retry_ns. */
+/* Periodic: 4 steps, the 2nd fails, so the 3rd comes after retry_ns. */
+static void test_periodic(void)
+{
 	int stop_after = 4;
 	struct loop_periodic p = {
 		.interval_ns = 5 * LULL_NSEC_PER_MSEC,
@@ -164,7 +176,10 @@ int main(void)
 		.step = count_step,
 		.arg = &stop_after,
 	};
-	t0 = time_mono_ns();
+	int64_t t0 = time_mono_ns();
+	int r;
+
+	atomic_store(&steps, 0);
 	r = loop_periodic_run(&p);
 	is_int(r, 42, "periodic: a positive step result stops the helper and is returned");
 	is_int(atomic_load(&steps), 4, "periodic: ran 4 steps");
@@ -173,35 +188,130 @@ int main(void)
 	 * failed 2nd step pushes the 3rd to t0+10+30 ms, not t0+15 */
 	ok(step_times[2] - t0 >= 2 * p.interval_ns + p.retry_ns,
 	   "periodic: after a failure the retry interval applies");
+}
 
-	/* Gate: nothing runs until the gate is opened. */
+/* Gate: nothing runs until the gate is opened. */
+static void test_periodic_gate(void)
+{
+	int stop_after = 1;
+	struct loop_periodic p = {
+		.interval_ns = 5 * LULL_NSEC_PER_MSEC,
+		.gate_fd = efd,
+		.step = count_step,
+		.arg = &stop_after,
+	};
+	uint64_t one = 1, v;
+	int r;
+
 	atomic_store(&steps, 0);
-	stop_after = 1;
-	p.gate_fd = efd;
 	if (write(efd, &one, 8) != 8)
-		return 1;
+		ok(0, "write the eventfd");
 	r = loop_periodic_run(&p);
 	ok(r == 42 && atomic_load(&steps) == 1, "periodic with an open gate runs a step");
-	uint64_t v;
 	ok(read(efd, &v, 8) < 0 && errno == EAGAIN, "periodic drained the gate");
+}
 
-	/* Graceful termination in a child process. */
+/* The exit status of fn() run in a forked child (100 + signal if killed). */
+static int in_child(int (*fn)(void))
+{
+	int status;
 	pid_t pid = fork();
-	if (pid == 0)
-		_exit(graceful_child());
-	waitpid(pid, &status, 0);
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status), 0,
-	       "child: SIGTERM -> graceful loop_main returns 0, 3 loops cancelled");
 
-	pid = fork();
 	if (pid == 0)
-		_exit(reload_child());
+		_exit(fn());
 	waitpid(pid, &status, 0);
-	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status), 0,
-	       "child: SIGHUP runs the loop_on_reload hook once, on the main thread");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
 
-	/* loop_spawn: 0, and the loop runs. */
-	is_int(loop_spawn("poke", poke_loop, &efd), 0, "loop_spawn returns 0");
+static void test_graceful(void)
+{
+	is_int(in_child(graceful_child), 0, "child: SIGTERM -> graceful loop_main returns 0, 3 loops cancelled");
+}
+
+static void test_reload_hook(void)
+{
+	is_int(in_child(reload_child), 0, "child: SIGHUP runs the loop_on_reload hook once, on the main thread");
+}
+
+static void test_spawn(void)
+{
+	uint64_t v;
+
+	is_int(loop_spawn("poke-a-very-long-name", poke_loop, &efd), 0, "loop_spawn returns 0");
 	is_int(loop_wait_readable(efd, time_deadline_in(5 * LULL_NSEC_PER_SEC)), 1, "the spawned loop ran");
-	return done_testing();
+	is_str(poked_name, "poke-a-very-lon", "its log_thread_name() is its name, cut to 15 bytes");
+	is_str(log_thread_name(), "main", "loop_init() named the main thread \"main\"");
+	if (read(efd, &v, 8) != 8)
+		ok(0, "read the eventfd");
+}
+
+static void *name_thread(void *arg)
+{
+	snprintf(arg, 32, "%s", log_thread_name());
+	return NULL;
+}
+
+static const char *self_path;   /* argv[0]: exec'ed for a fresh main thread */
+
+/* Without loop_init() the main thread's name is the program's; a thread
+ * nobody named has its comm (inherited from its creator). */
+static void test_default_names(void)
+{
+	char out[64] = "", name[32] = "";
+	int p[2], status;
+	ssize_t n = 0;
+	pthread_t th;
+	pid_t pid;
+
+	pthread_create(&th, NULL, name_thread, name);
+	pthread_join(th, NULL);
+	is_str(name, "loop", "a pthread nobody named: its comm, the program's name");
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		ok(0, "pipe2");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		execl(self_path, self_path, "--print-thread-name", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while (n >= 0 && (size_t)n < sizeof(out) - 1) {
+		ssize_t k = read(p[0], out + n, sizeof(out) - 1 - (size_t)n);
+
+		if (k <= 0)
+			break;
+		n += k;
+	}
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	is_str(out, "loop\n", "without loop_init() the main thread's name is the program's name");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_deadlines),
+		TAP_TEST(test_ready_fd),
+		TAP_TEST(test_foreign_signal),
+		TAP_TEST(test_periodic),
+		TAP_TEST(test_periodic_gate),
+		TAP_TEST(test_graceful),
+		TAP_TEST(test_reload_hook),
+		TAP_TEST(test_spawn),
+		TAP_TEST(test_default_names),
+	};
+
+	if (argc == 2 && !strcmp(argv[1], "--print-thread-name")) {
+		printf("%s\n", log_thread_name());
+		return 0;
+	}
+	self_path = argv[0];
+	if (loop_init() < 0 || log_open("/dev/null") < 0) {
+		printf("Bail out! loop_init or log_open failed\n");
+		return 1;
+	}
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return tap_run(argc, argv, tests, TAP_COUNT(tests));
 }

@@ -36,16 +36,18 @@ static void recv_is(int fd, const char *want, const char *name)
 	is_str(buf, want, name);
 }
 
-int main(void)
+static void test_no_socket(void)
+{
+	unsetenv("NOTIFY_SOCKET");
+	is_int(notify_ready(), 0, "no NOTIFY_SOCKET: nothing sent, returns 0");
+}
+
+static void test_path_socket(void)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
-	char path[64], abstract[64], pid[32];
+	char path[64];
 	int fd;
-
-	plan(12);
-	unsetenv("NOTIFY_SOCKET");
-	is_int(notify_ready(), 0, "no NOTIFY_SOCKET: nothing sent, returns 0");
 
 	snprintf(path, sizeof(path), "/tmp/lull-notify-%d.sock", (int)getpid());
 	unlink(path);
@@ -57,6 +59,14 @@ int main(void)
 	recv_is(fd, "STATUS=serving 3 clients", "STATUS= received");
 	close(fd);
 	unlink(path);
+}
+
+static void test_abstract_socket(void)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	char abstract[64];
+	int fd;
 
 	snprintf(abstract, sizeof(abstract), "@lull-notify-%d", (int)getpid());
 	fd = bind_sock(abstract, &sa, &len);
@@ -64,9 +74,27 @@ int main(void)
 	is_int(notify_stopping(), 1, "abstract socket: STOPPING=1 sent");
 	recv_is(fd, "STOPPING=1", "abstract socket: STOPPING=1 received");
 	close(fd);
+}
+
+static void test_bad_socket(void)
+{
+	char longpath[200];
 
 	setenv("NOTIFY_SOCKET", "relative/path", 1);
 	is_int(notify_ready(), -EINVAL, "a relative NOTIFY_SOCKET is refused");
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	setenv("NOTIFY_SOCKET", longpath, 1);
+	is_int(notify_ready(), -EINVAL, "a NOTIFY_SOCKET longer than sun_path is refused");
+	setenv("NOTIFY_SOCKET", "/nonexistent/lull-notify.sock", 1);
+	is_int(notify_ready(), -ENOENT, "a socket that does not exist: -ENOENT");
+	unsetenv("NOTIFY_SOCKET");
+}
+
+static void test_watchdog_interval(void)
+{
+	char pid[32];
 
 	setenv("WATCHDOG_USEC", "5000000", 1);
 	unsetenv("WATCHDOG_PID");
@@ -79,5 +107,23 @@ int main(void)
 	setenv("WATCHDOG_USEC", "12x", 1);
 	unsetenv("WATCHDOG_PID");
 	is_int(notify_watchdog_interval(), 0, "garbage WATCHDOG_USEC: no watchdog");
-	return done_testing();
+	setenv("WATCHDOG_USEC", "0", 1);
+	is_int(notify_watchdog_interval(), 0, "WATCHDOG_USEC=0: no watchdog");
+	setenv("WATCHDOG_USEC", "9223372036854776", 1);
+	is_int(notify_watchdog_interval(), 0, "WATCHDOG_USEC whose ns overflow int64: no watchdog");
+	unsetenv("WATCHDOG_USEC");
+	is_int(notify_watchdog_interval(), 0, "no WATCHDOG_USEC: no watchdog");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_no_socket),
+		TAP_TEST(test_path_socket),
+		TAP_TEST(test_abstract_socket),
+		TAP_TEST(test_bad_socket),
+		TAP_TEST(test_watchdog_interval),
+	};
+
+	return tap_run(argc, argv, tests, TAP_COUNT(tests));
 }

@@ -4,8 +4,8 @@
  * every error path, and the encoders' bounds.
  *
  * The random splits come from a fixed seed (printed; LULL_SEED overrides
- * it), so a failure can be replayed. The plan is printed at the end,
- * which TAP allows: the number of checks depends on the tables below.
+ * it), so a failure can be replayed. tap_run() counts the checks and
+ * prints the plan at the end: their number depends on the tables below.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -471,7 +471,7 @@ static void test_round_trips(void)
  * close to it each), so that the buffer compacts and feeds come up short. */
 #define LONG_N 600
 
-static void test_long_stream(enum xmon_dir dir)
+static void long_stream(enum xmon_dir dir)
 {
 	static char pool[1 << 20], texts[LONG_N][24];
 	static struct xmon_msg want[LONG_N];
@@ -974,18 +974,29 @@ static void test_encoder_bounds(void)
 	}
 }
 
-int main(void)
+static void test_long_stream_from_client(void)
 {
+	long_stream(XMON_FROM_CLIENT);
+}
+
+static void test_long_stream_from_server(void)
+{
+	long_stream(XMON_FROM_SERVER);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_section5),
+		TAP_TEST(test_round_trips),
+		TAP_TEST(test_long_stream_from_client),
+		TAP_TEST(test_long_stream_from_server),
+		TAP_TEST(test_errors),
+		TAP_TEST(test_encoder_bounds),
+	};
 	const char *seed = getenv("LULL_SEED");
 
 	rng_state = seed ? strtoull(seed, NULL, 0) : 0x5eed1234;
 	diag("random splits from seed %#" PRIx64 " (LULL_SEED overrides)", rng_state);
-	test_section5();
-	test_round_trips();
-	test_long_stream(XMON_FROM_CLIENT);
-	test_long_stream(XMON_FROM_SERVER);
-	test_errors();
-	test_encoder_bounds();
-	plan(tap_n);
-	return done_testing();
+	return tap_run(argc, argv, tests, TAP_COUNT(tests));
 }

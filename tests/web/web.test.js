@@ -9,21 +9,14 @@
 // site cannot bin for you, and the page rides out an xmond restart.
 // Screenshots go to $LULL_BUILD/test-artifacts/.
 'use strict';
-const { spawn } = require('child_process');
 const fs = require('fs');
-const http = require('http');
-const net = require('net');
-const os = require('os');
 const path = require('path');
-
-const BUILD = process.env.LULL_BUILD || path.join(__dirname, '../../build');
-const XMOND = path.join(BUILD, 'bin/xmond');
-const XMONCTL = path.join(BUILD, 'bin/xmonctl');
-const XMONRAISE = path.join(BUILD, 'tests/sys/xmonraise');   // a daemon's agent, driven by stdin
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ART = path.join(BUILD, 'test-artifacts');
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'lull-web.'));
 const { chromium } = require('playwright-core');
+const {
+	BUILD, XMONRAISE, CHROMIUM, sleep, until, Xmond, req, getJSON, alertsOf, instancesOf, xmonctl, raise, keyOf,
+	Agent, alertByKey, stateOf,
+} = require('./lib.js');
+const ART = path.join(BUILD, 'test-artifacts');
 
 // ---- TAP ----------------------------------------------------------------------
 let n = 0, failed = 0;
@@ -38,141 +31,6 @@ function is(got, want, desc) {
 		'got ' + JSON.stringify(got).slice(0, 400) + ', want ' + JSON.stringify(want).slice(0, 400));
 }
 function diag(msg) { console.log(String(msg).split('\n').map((l) => '# ' + l).join('\n')); }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(desc, ms, fn) {
-	const end = Date.now() + ms;
-	for (;;) {
-		const v = await fn();
-		if (v) return v;
-		if (Date.now() > end) throw new Error('timed out waiting for ' + desc);
-		await sleep(20);
-	}
-}
-
-// ---- processes --------------------------------------------------------------
-const children = new Set();
-function track(p) { children.add(p); p.on('exit', () => children.delete(p)); return p; }
-process.on('exit', () => { for (const p of children) try { p.kill('SIGKILL'); } catch (e) { /* gone */ } });
-
-function freePort() {
-	return new Promise((res, rej) => {
-		const s = net.createServer();
-		s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
-		s.on('error', rej);
-	});
-}
-
-class Xmond {
-	constructor(name) {
-		this.name = name;
-		this.dir = path.join(TMP, name);
-		fs.mkdirSync(this.dir, { recursive: true });
-	}
-	async start() {
-		if (!this.port) { this.port = await freePort(); this.hport = await freePort(); }
-		const log = fs.openSync(path.join(this.dir, 'xmond.log'), 'a');
-		this.proc = track(spawn(XMOND, [
-			'--listen', '127.0.0.1:' + this.port, '--http', '127.0.0.1:' + this.hport,
-			'--state-dir', path.join(this.dir, 'state'), '--log', path.join(this.dir, 'xmond.log'),
-		], { stdio: ['ignore', log, log] }));
-		fs.closeSync(log);
-		this.url = 'http://127.0.0.1:' + this.hport;
-		await until('xmond /healthz on ' + this.url, 10000, async () => {
-			if (this.proc.exitCode !== null) throw new Error('xmond exited: ' + this.log().slice(-2000));
-			try { return (await req(this, 'GET', '/healthz')).status === 200; } catch (e) { return false; }
-		});
-	}
-	async stop(sig) {
-		const p = this.proc;
-		if (!p || p.exitCode !== null) return;
-		const gone = new Promise((r) => p.on('exit', r));
-		p.kill(sig || 'SIGTERM');
-		await Promise.race([gone, sleep(5000)]);
-		if (p.exitCode === null && p.signalCode === null) { p.kill('SIGKILL'); await gone; }
-	}
-	log() { try { return fs.readFileSync(path.join(this.dir, 'xmond.log'), 'utf8'); } catch (e) { return ''; } }
-}
-
-function req(x, method, p, headers, body) {
-	return new Promise((res, rej) => {
-		const r = http.request({ host: '127.0.0.1', port: x.hport, method, path: p, headers: headers || {} }, (resp) => {
-			const chunks = [];
-			resp.on('data', (c) => chunks.push(c));
-			resp.on('end', () => res({ status: resp.statusCode, headers: resp.headers, body: Buffer.concat(chunks).toString() }));
-		});
-		r.on('error', rej);
-		r.setTimeout(5000, () => r.destroy(new Error('timeout')));
-		r.end(body);
-	});
-}
-async function getJSON(x, p) {
-	const r = await req(x, 'GET', p);
-	if (r.status !== 200) throw new Error('GET ' + p + ': ' + r.status + ' ' + r.body.slice(0, 200));
-	return JSON.parse(r.body);
-}
-const alertsOf = (j) => (Array.isArray(j) ? j : j.alerts || []);
-const instancesOf = (j) => (Array.isArray(j) ? j : j.instances || []);
-
-// xmonctl ARGS...; `raw` is a shell printf format for a message that
-// node cannot pass as a string (invalid UTF-8)
-function xmonctl(x, app, inst, args, opts) {
-	const base = [XMONCTL, '--server', '127.0.0.1:' + x.port, '--app-type', app, '--instance', inst, '--timeout', '10'];
-	let p;
-	if (opts && opts.raw !== undefined)
-		p = spawn('bash', ['-c', 'exec "$@" "$(printf "' + opts.raw + '")"', 'bash', ...base, ...args]);
-	else
-		p = spawn(base[0], [...base.slice(1), ...args]);
-	track(p);
-	let out = '', err = '';
-	p.stdout.on('data', (d) => (out += d));
-	p.stderr.on('data', (d) => (err += d));
-	p.output = () => out;
-	p.done = new Promise((res) => p.on('exit', (code) => res({ code, out, err })));
-	return p;
-}
-async function raise(x, app, inst, msg, opts) {
-	opts = opts || {};
-	const args = ['raise'];
-	if (opts.binnable) args.push('--binnable');
-	if (opts.raw === undefined) args.push(msg);
-	const r = await xmonctl(x, app, inst, args, opts).done;
-	if (r.code !== 0) throw new Error('xmonctl raise: ' + r.code + ' ' + r.err);
-	return r.out.trim();
-}
-// the alert's API key, from the id xmonctl printed
-async function keyOf(x, inst, id) {
-	return until('alert ' + id + ' in the API', 5000, async () => {
-		const a = alertsOf(await getJSON(x, '/api/alerts?state=all')).find((a) => a.instance === inst && String(a.alert_id) === String(id));
-		return a && String(a.key);
-	});
-}
-// A daemon's xmon agent (lull's own, through tests/sys/xmonraise): logged
-// on and steady, it raises on command. say() resolves with its answer.
-class Agent {
-	constructor(x, app, inst) {
-		this.p = track(spawn(XMONRAISE, ['--server', '127.0.0.1:' + x.port, '--app-type', app, '--instance', inst, '--heartbeat', '1'],
-			{ stdio: ['pipe', 'pipe', 'ignore'] }));
-		this.buf = '';
-		this.waiters = [];
-		this.p.stdout.on('data', (d) => {
-			this.buf += d;
-			let nl;
-			while ((nl = this.buf.indexOf('\n')) >= 0) {
-				const line = this.buf.slice(0, nl);
-				this.buf = this.buf.slice(nl + 1);
-				const w = this.waiters.shift();
-				if (w) w(line);
-			}
-		});
-	}
-	say(cmd) {
-		return new Promise((res) => { this.waiters.push(res); this.p.stdin.write(cmd + '\n'); });
-	}
-	kill() { this.p.kill('SIGKILL'); }
-}
-
-async function alertByKey(x, key) { return getJSON(x, '/api/alerts/' + encodeURIComponent(key)); }
-const stateOf = (a) => (a.alert ? a.alert.state : a.state);
 
 // ---- browser ------------------------------------------------------------------
 // Every page records what must never happen: dialogs (alert()), page
@@ -407,6 +265,88 @@ async function run(x, browser) {
 	await page.context().close();
 
 	await screenshots(browser);
+	await bearer(browser);
+	await many(browser);
+}
+
+// A group shows its newest 100 alerts and offers the rest on request; an
+// alert leaving the shown part pulls in the next one.
+async function many(browser) {
+	const z = new Xmond('many');
+	await z.start();
+	const agent = new Agent(z, 'flood', 'busy-1', ['--limit', '1000']);
+	try {
+		await until('the agent logged on', 10000, async () =>
+			instancesOf(await getJSON(z, '/api/instances')).some((i) => i.state === 'up'));
+		for (let i = 0; i < 130; i++) await agent.say('raise 0 flood alert ' + String(i).padStart(3, '0'));
+		await until('130 alerts open', 10000, async () => alertsOf(await getJSON(z, '/api/alerts')).length === 130);
+		const p = await newPage(browser, z.url + '/');
+		const rows = () => p.$$eval('#groups li.alert', (ls) => ls.length);
+		is(await rows(), 100, '130 alerts on one instance: 100 rows shown');
+		is(await p.textContent('.inst .more-btn'), 'show 30 more of 30', 'and a button for the rest');
+		const newest = await p.textContent('#groups li.alert a.msg');
+		is(newest, 'flood alert 129', 'newest first');
+		const key = await p.getAttribute('#groups li.alert', 'data-key');
+		await p.click(rowSel(key) + ' button.bin');
+		await p.waitForSelector(rowSel(key), { state: 'detached', timeout: 5000 });
+		is(await rows(), 100, 'binning a shown alert pulls in the next one');
+		await p.focus('.inst .more-btn');
+		await p.keyboard.press('Enter');
+		await p.waitForFunction(() => document.querySelectorAll('#groups li.alert').length === 129, null, { timeout: 5000 });
+		ok(await p.isHidden('.inst .more-btn'), 'the button (keyboard) shows the rest');
+		is(p.bad, [], 'no errors');
+		is(await p.evaluate(() => window.__csp), [], 'no CSP violation (row heights are set through CSSOM)');
+		await p.context().close();
+	} finally {
+		agent.kill();
+		await z.stop();
+	}
+}
+
+// --http-token: the page asks for the token once per browser session
+async function bearer(browser) {
+	const z = new Xmond('token');
+	const token = 'T0k3n-' + require('crypto').randomBytes(12).toString('hex');
+	fs.writeFileSync(path.join(z.dir, 'token'), token + '\n');
+	await z.start(['--http-token', path.join(z.dir, 'token')]);
+	try {
+		is((await req(z, 'GET', '/api/alerts')).status, 401, '--http-token: the API without the token: 401');
+		is((await req(z, 'GET', '/')).status, 200, 'the page itself loads without it');
+		const p = await newPage(browser, null);
+		p.allowNetErrors = true;   // the 401s the browser logs
+		await p.goto(z.url + '/');
+		await p.waitForSelector('#login:not([hidden])', { timeout: 5000 });
+		ok(true, 'the page asks for the token');
+		await p.fill('#login-token', 'wrong-token-wrong-token');
+		await p.press('#login-token', 'Enter');
+		await p.waitForFunction(() => /refused/.test(document.getElementById('login-error').textContent), null, { timeout: 5000 });
+		ok(true, 'a wrong token is refused, and it asks again');
+		await p.fill('#login-token', token);
+		await p.press('#login-token', 'Enter');
+		await p.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 5000 });
+		ok(await p.isHidden('#login'), 'the right token: the alerts');
+		const m = 'behind a token ' + Date.now();
+		await watchFor(p, m);
+		await raise(z, 'tok', 'tok-1', m, { binnable: true });
+		await seenAt(p);
+		ok(true, 'live updates work with the token (the stream sends it too)');
+		const key = await p.getAttribute('#groups li.alert', 'data-key');
+		await p.click(rowSel(key) + ' button.bin');
+		await p.waitForSelector(rowSel(key), { state: 'detached', timeout: 5000 });
+		is(stateOf(JSON.parse((await req(z, 'GET', '/api/alerts/' + key, { Authorization: 'Bearer ' + token })).body)), 'binned', 'and binning');
+		await p.reload();
+		await p.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 5000 });
+		ok(await p.isHidden('#login'), 'a reload does not ask again (kept for the session)');
+		await p.context().close();
+		const p2 = await newPage(browser, null);
+		p2.allowNetErrors = true;
+		await p2.goto(z.url + '/');
+		await p2.waitForSelector('#login:not([hidden])', { timeout: 5000 });
+		ok(true, 'a new browser session asks again');
+		await p2.context().close();
+	} finally {
+		await z.stop();
+	}
 }
 
 // 50 alerts over a few app types and instances, every instance kept up
@@ -418,13 +358,15 @@ async function screenshots(browser) {
 	try {
 		const insts = [['echod', 'edge-fra-1'], ['echod', 'edge-fra-2'], ['echod', 'edge-ams-1'], ['ternfs-shard', 'shard-017'],
 			['ternfs-shard', 'shard-018'], ['ternfs-cdc', 'cdc-primary'], ['backup', 'nightly-db']];
+		// (one line each: the agent's commands are lines)
 		const texts = ['disk /var is 91% full', 'replication lag 12 s behind primary', 'malformed datagram from 192.0.2.44',
 			'certificate for api.example.org expires in 6 days', 'queue depth 10 000 (limit reached)', 'fsync took 480 ms',
-			'restarted after crash (SIGSEGV in shard_apply)\n  #0 shard_apply (shard.c:412)\n  #1 loop_run (loop.c:88)'];
+			'restarted after crash (SIGSEGV in shard_apply at shard.c:412)', 'slow peer 198.51.100.7: 2.1 s to answer',
+			'log file /var/log/echod.log not writable: No space left on device', 'clock skew 3.2 s against the NTP server'];
 		const jobs = [];
-		for (let i = 0; i < 50; i++) {
+		for (let i = 0; i < 49; i++) {
 			const [app, inst] = insts[i % insts.length];
-			jobs.push([app, inst, texts[(i * 3) % texts.length] + (i % 4 ? '' : ' (#' + i + ')'), i % 3 === 0]);
+			jobs.push([app, inst, texts[(i * 3 + Math.floor(i / insts.length)) % texts.length], i % 3 === 0]);
 		}
 		// one daemon (agent) per instance; the last one dies, so its
 		// instance is down (after a heartbeat, so it counts as a daemon)
@@ -436,14 +378,16 @@ async function screenshots(browser) {
 			const ag = agents[insts.findIndex((e) => e[0] === app && e[1] === inst)];
 			await ag.say(b ? 'raise 0 ' + m : 'alert a' + i + ' 0 0 ' + m);
 		}
+		// and one multi-line message from a script (xmonctl: one-shot, so not "down")
+		await raise(y, 'ternfs-cdc', 'cdc-replay', 'replay stopped at record 88123:\n  journal.c:412: CRC mismatch\n  waiting for an operator');
 		await until('50 alerts open', 10000, async () => alertsOf(await getJSON(y, '/api/alerts')).length === 50);
 		agents[agents.length - 1].kill();
 		await until('one instance down', 10000, async () =>
-			instancesOf(await getJSON(y, '/api/instances')).filter((i) => i.state === 'down').length === 1);
+			instancesOf(await getJSON(y, '/api/instances')).filter((i) => i.state === 'down' && i.steady).length === 1);
 		for (const [name, w, h] of [['laptop', 1280, 900], ['phone', 390, 844]]) {
 			for (const scheme of ['light', 'dark']) {
 				const p = await newPage(browser, y.url + '/', { viewport: { width: w, height: h }, colorScheme: scheme, deviceScaleFactor: name === 'phone' ? 2 : 1 });
-				await p.waitForFunction(() => document.querySelectorAll('#groups li.alert').length === 50, null, { timeout: 5000 });
+				await p.waitForFunction(() => document.getElementById('open-count').textContent === '(50)' && document.querySelector('#groups li.alert'), null, { timeout: 5000 });
 				const file = path.join(ART, `xmond-${name}-${scheme}.png`);
 				await p.screenshot({ path: file });
 				ok(fs.statSync(file).size > 10000, 'screenshot ' + path.relative(process.cwd(), file));
@@ -476,6 +420,5 @@ main().catch((e) => {
 	ok(false, 'the test ran to its end', e.stack);
 }).finally(() => {
 	console.log('1..' + n);
-	fs.rmSync(TMP, { recursive: true, force: true });
 	process.exit(failed ? 1 : 0);
 });

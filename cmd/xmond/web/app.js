@@ -6,14 +6,18 @@
 // never as markup. The page is served with a CSP that forbids inline code
 // and eval, so nothing here may need either.
 //
-// State: S.open maps an alert key to its entry {a, row, lc}; rows live in
-// per-app-type, per-instance groups kept sorted newest first, so one event
-// touches one row and its group counters, never the whole list.
+// State: S.open maps an alert key to its entry {a, row, ...}; entries live
+// in per-app-type, per-instance groups kept sorted newest first. A group
+// shows rows for its first `limit` matching entries only (sync), so 10 000
+// alerts do not mean 10 000 rows, and one event touches one group: never a
+// full re-render.
 'use strict';
 
 (function () {
 const RECENT_MAX = 50;
 const AGE_EVERY_MS = 5000;
+const PAGE = 100;            // rows shown per instance before "show more"
+const PAGE_MORE = 500;       // rows added by one "show more"
 
 const S = {
 	csrf: '',
@@ -30,7 +34,7 @@ const S = {
 	stream: null,           // AbortController of the event stream
 	retry: 500,
 };
-window.xmon = { applied: 0, state: S };   // for tests and benchmarks
+window.xmon = { applied: 0, applyMs: 0, state: S };   // for tests and benchmarks
 
 const $ = (id) => document.getElementById(id);
 const GROUPS = $('groups');   // detached while a snapshot is built
@@ -79,7 +83,7 @@ async function api(path, opts) {
 	o.headers = headers(o.headers);
 	const r = await fetch(path, o);
 	if (r.status === 401) {
-		askToken('');
+		askToken(S.token ? 'The token was refused.' : '');
 		throw new HttpError(401, 'the server asks for its token');
 	}
 	const text = await r.text();
@@ -128,10 +132,13 @@ $('login').addEventListener('submit', (ev) => {
 
 const cmpStr = new Intl.Collator(undefined, { numeric: true }).compare;
 
-// newest first; ties by key so the order is total
+// newest first; ties (same millisecond) by key, which xmond assigns in
+// increasing order: a longer decimal key is the larger one
 function before(x, y) {
 	if (x.t !== y.t) return x.t > y.t;
-	return x.a.key > y.a.key;
+	const kx = x.a.key, ky = y.a.key;
+	if (kx.length !== ky.length) return kx.length > ky.length;
+	return kx > ky;
 }
 
 function appGroup(name, create) {
@@ -161,8 +168,14 @@ function instGroup(app, name, create) {
 	const count = el('span', 'count');
 	h.append(el('span', 'inst-name', name), ' ', count);
 	const ul = el('ul', 'alerts');
-	div.append(h, ul);
-	g = { name, app, el: div, ul, count, items: [], shown: 0 };
+	const more = el('button', 'more-btn');
+	more.type = 'button';
+	more.hidden = true;
+	div.append(h, ul, more);
+	g = { name, app, el: div, ul, more, count, items: [], shown: 0, limit: PAGE, live: false };
+	MORE.set(more, g);
+	GROUP_OF.set(div, g);
+	NEAR.observe(div);
 	app.insts.set(name, g);
 	let next = null;
 	for (const o of app.insts.values())
@@ -172,6 +185,24 @@ function instGroup(app, name, create) {
 	return g;
 }
 
+const MORE = new WeakMap();   // "show more" button -> its group
+const GROUP_OF = new WeakMap();   // .inst element -> its group
+
+// A group gets rows once it comes near the viewport (then keeps them): the
+// first render of 10 000 alerts builds what can be seen, and the rest holds
+// its place with an estimated height until scrolled to.
+const NEAR = new IntersectionObserver((entries) => {
+	for (const en of entries) {
+		if (!en.isIntersecting) continue;
+		const ig = GROUP_OF.get(en.target);
+		NEAR.unobserve(en.target);
+		if (!ig || ig.live) continue;
+		ig.live = true;
+		touch(ig);
+	}
+}, { rootMargin: '2000px 0px' });
+let rowHeight = 0;
+
 function addOption(parent, value) {
 	for (const o of parent.children) if (o.value === value) return;
 	const o = document.createElement('option');
@@ -180,38 +211,50 @@ function addOption(parent, value) {
 	parent.append(o);
 }
 
+// a link a person can open in a new tab: the detail view of that alert
 function alertHref(key) {
-	const u = new URL(location.href);
-	u.searchParams.set('alert', key);
-	return u.pathname + u.search;
+	return '/?alert=' + encodeURIComponent(key);
+}
+
+// Rows are clones of two prototypes (binnable or not): one cloneNode is
+// much cheaper than building the same elements one by one, which matters
+// for the first render of 10 000 alerts.
+const PROTO = {};
+function proto(binnable) {
+	const k = binnable ? 'b' : 'n';
+	if (PROTO[k]) return PROTO[k];
+	const li = el('li', 'alert');
+	const meta = el('span', 'meta');
+	li.append(el('a', 'msg'), meta);
+	if (binnable) meta.append(el('span', 'tag', 'binnable'));
+	meta.append(el('time', 'age'));
+	if (binnable) {
+		const b = el('button', 'bin', 'bin');
+		b.type = 'button';
+		b.setAttribute('aria-label', 'bin this alert');
+		meta.append(b);
+	}
+	PROTO[k] = li;
+	return li;
 }
 
 function makeRow(e, now) {
 	const a = e.a;
-	const li = el('li', 'alert');
-	const lines = String(a.message).split('\n');
-	const link = el('a', 'msg', lines[0] === '' && lines.length > 1 ? lines[1] : lines[0]);
+	const li = proto(a.binnable).cloneNode(true);
+	const link = li.firstChild, meta = li.lastChild;
+	const msg = String(a.message);
+	const nl = msg.indexOf('\n');
+	const first = nl < 0 ? msg : msg.slice(0, nl);
+	link.textContent = first;
 	link.href = alertHref(a.key);
-	link.dataset.key = a.key;
-	link.title = String(a.message).slice(0, 2000);
-	li.append(link);
-	const meta = el('span', 'meta');
-	if (lines.length > 1) meta.append(el('span', 'more', '+' + (lines.length - 1) + ' lines'));
-	if (a.binnable) meta.append(el('span', 'tag', 'binnable'));
-	const t = el('time', 'age', age(e.t, now));
+	if (nl >= 0 || first.length > 80) link.title = msg.slice(0, 2000);
+	const t = a.binnable ? meta.children[1] : meta.firstChild;
+	t.textContent = age(e.t, now);
 	t.dateTime = a.created;
 	t.title = a.created;
-	meta.append(t);
 	e.ageEl = t;
-	if (a.binnable) {
-		const b = el('button', 'bin', 'bin');
-		b.type = 'button';
-		b.dataset.key = a.key;
-		b.setAttribute('aria-label', 'bin this alert');
-		meta.append(b);
-	}
-	li.append(meta);
-	li.dataset.key = a.key;
+	if (nl >= 0) meta.prepend(el('span', 'more', '+' + (msg.split('\n').length - 1) + ' lines'));
+	li.setAttribute('data-key', a.key);
 	e.row = li;
 	return li;
 }
@@ -220,15 +263,17 @@ function matches(e) {
 	const f = S.filter;
 	if (f.app && e.a.app_type !== f.app) return false;
 	if (f.inst && !e.instLc.includes(f.inst.toLowerCase())) return false;
-	if (f.q && !e.lc.includes(f.q.toLowerCase())) return false;
+	if (f.q) {
+		if (e.lc === null) e.lc = (String(e.a.message) + '\n' + String(e.a.alert_id)).toLowerCase();
+		if (!e.lc.includes(f.q.toLowerCase())) return false;
+	}
 	return true;
 }
 
 function entryOf(a) {
 	return {
-		a, t: ms(a.created) || ms(a.updated), row: null, ageEl: null, shown: true,
-		lc: (String(a.message) + '\n' + String(a.alert_id)).toLowerCase(),
-		instLc: String(a.instance).toLowerCase(),
+		a, t: ms(a.created) || ms(a.updated), row: null, ageEl: null, shown: true, fresh: false,
+		lc: null, instLc: String(a.instance).toLowerCase(),
 	};
 }
 
@@ -247,14 +292,10 @@ function addOpen(a, now, fresh) {
 	const app = appGroup(String(a.app_type), true);
 	const ig = instGroup(app, String(a.instance), true);
 	e.inst = ig;
-	const i = slot(ig.items, e);
-	const row = makeRow(e, now);
-	if (fresh) row.classList.add('fresh');
-	ig.ul.insertBefore(row, i < ig.items.length ? ig.items[i].row : null);
-	ig.items.splice(i, 0, e);
+	ig.items.splice(slot(ig.items, e), 0, e);
 	app.n++;
+	e.fresh = fresh;
 	e.shown = matches(e);
-	row.hidden = !e.shown;
 	if (e.shown) { ig.shown++; app.shown++; }
 	S.open.set(a.key, e);
 	touch(ig);
@@ -268,7 +309,7 @@ function removeOpen(key) {
 	const ig = e.inst, app = ig.app;
 	const i = ig.items.indexOf(e);
 	if (i >= 0) ig.items.splice(i, 1);
-	e.row.remove();
+	if (e.row) e.row.remove();
 	app.n--;
 	if (e.shown) { ig.shown--; app.shown--; }
 	if (ig.items.length === 0) {
@@ -295,9 +336,49 @@ function scheduleFlush() {
 	flushQueued = true;
 	queueMicrotask(flush);
 }
+// Make a group's list show its first ig.limit matching alerts, newest
+// first, creating rows only for those: a group of 10 000 alerts costs
+// ig.limit rows until a person asks for more. One pass over the group's
+// entries, moving or removing only rows that are out of place.
+function sync(ig, now) {
+	if (!ig.live) {
+		let n = 0;
+		for (const e of ig.items) if (e.shown) n++;
+		ig.ul.style.height = Math.min(n, ig.limit) * (rowHeight || 40) + 'px';
+		return;
+	}
+	ig.ul.style.height = '';
+	let shown = 0, cursor = ig.ul.firstChild;
+	for (const e of ig.items) {
+		const want = e.shown && shown < ig.limit;
+		if (e.shown) shown++;
+		if (want) {
+			if (!e.row) {
+				makeRow(e, now);
+				if (e.fresh) e.row.classList.add('fresh');
+			}
+			if (e.row === cursor) cursor = cursor.nextSibling;
+			else ig.ul.insertBefore(e.row, cursor);
+		} else if (e.row && e.row.parentNode) {
+			if (e.row === cursor) cursor = cursor.nextSibling;
+			e.row.remove();
+		}
+		e.fresh = false;
+	}
+	if (!rowHeight && ig.ul.firstChild) {
+		rowHeight = ig.ul.firstChild.getBoundingClientRect().height;
+		if (!window.xmon.firstRowsAt) window.xmon.firstRowsAt = performance.now();
+	}
+	const rest = shown - Math.min(shown, ig.limit);
+	ig.more.hidden = rest === 0;
+	if (rest) ig.more.textContent = 'show ' + Math.min(rest, PAGE_MORE) + ' more of ' + rest;
+}
+
 function flush() {
 	flushQueued = false;
+	const now = Date.now();
 	for (const ig of dirty) {
+		if (ig.el.parentNode) sync(ig, now);
 		ig.count.textContent = countText(ig.shown, ig.items.length);
 		ig.el.hidden = ig.shown === 0;
 		const app = ig.app;
@@ -359,14 +440,14 @@ function writeUrl(push) {
 }
 
 function applyFilter() {
+	const t0 = performance.now();
 	for (const app of S.apps.values()) {
 		app.shown = 0;
 		for (const ig of app.insts.values()) {
 			ig.shown = 0;
 			for (const e of ig.items) {
-				const m = matches(e);
-				if (m !== e.shown) { e.shown = m; e.row.hidden = !m; }
-				if (m) ig.shown++;
+				e.shown = matches(e);
+				if (e.shown) ig.shown++;
 			}
 			app.shown += ig.shown;
 			dirty.add(ig);
@@ -375,6 +456,7 @@ function applyFilter() {
 	flush();
 	renderDown();
 	renderRecent();
+	window.xmon.filterMs = performance.now() - t0;
 }
 
 let filterTimer = 0;
@@ -425,7 +507,7 @@ function renderDown() {
 		li.append(el('strong', '', String(i.instance)), ' ', el('span', 'muted', String(i.app_type)));
 		const s = downSince(i);
 		if (s) {
-			const t = el('time', 'since', ' down for ' + age(ms(s), now));
+			const t = el('time', 'since', ' down for ' + age(ms(s), now) + ', since ' + new Date(ms(s)).toLocaleString());
 			t.dateTime = s;
 			t.title = 'since ' + s;
 			li.append(t);
@@ -504,11 +586,13 @@ function applyAlert(a, fresh) {
 }
 
 function applyEvent(kind, data) {
+	const t0 = performance.now();
 	let j;
 	try { j = JSON.parse(data); } catch (e) { return; }
 	if (kind === 'alert') applyAlert(j, true);
 	else if (kind === 'instance') applyInstance(j);
 	window.xmon.applied++;
+	window.xmon.applyMs += performance.now() - t0;   // for bench/web.js
 }
 
 function clearAll() {
@@ -524,21 +608,27 @@ async function loadSnapshot() {
 	const gen = ++S.loading || ++S.loading;
 	S.buffer = [];
 	try {
+		const t0 = performance.now();
 		const [all, inst] = await Promise.all([api('/api/alerts?state=all'), api('/api/instances')]);
 		if (S.loading !== gen) return;
+		const t1 = performance.now();
 		const alerts = list(all, 'alerts');
 		clearAll();
 		const now = Date.now();
 		const open = [], closed = [];
 		for (const a of alerts) (norm(a).state === 'open' ? open : closed).push(a);
-		// build every group off-document, then attach once
-		const parent = GROUPS.parentNode;
-		GROUPS.remove();
-		for (const a of open) addOpen(a, now, false);
-		parent.append(GROUPS);
 		closed.sort((x, y) => ms(y.updated) - ms(x.updated));
 		S.recent = closed.slice(0, RECENT_MAX);
 		for (const i of list(inst, 'instances')) S.instances.set(i.app_type + '\0' + i.instance, i);
+		renderDown();
+		renderRecent();
+		// entries and group shells off the document, attached once; rows
+		// follow for the groups in view (NEAR)
+		const parent = GROUPS.parentNode;
+		GROUPS.remove();
+		for (const a of open) addOpen(a, now, false);
+		flush();
+		parent.append(GROUPS);
 		const buf = S.buffer;
 		S.buffer = null;
 		S.loading = 0;
@@ -549,6 +639,7 @@ async function loadSnapshot() {
 		showError('');
 		document.documentElement.dataset.ready = '1';
 		window.xmon.loadedAt = performance.now();
+		window.xmon.timing = { fetch: t1 - t0, build: window.xmon.loadedAt - t1 };
 	} catch (e) {
 		if (S.loading === gen) { S.loading = 0; S.buffer = null; }
 		if (e.status !== 401) showError('Could not read the alerts: ' + e.message);
@@ -747,12 +838,20 @@ async function bin(key, button) {
 document.addEventListener('click', (ev) => {
 	const t = ev.target;
 	if (!(t instanceof Element)) return;
+	const more = t.closest('button.more-btn');
+	if (more && MORE.has(more)) {
+		const ig = MORE.get(more);
+		ig.limit += PAGE_MORE;
+		touch(ig);
+		return;
+	}
+	const keyOf = (e) => e.closest('[data-key]').getAttribute('data-key');
 	const b = t.closest('button.bin');
-	if (b) { bin(b.dataset.key, b); return; }
+	if (b) { bin(keyOf(b), b); return; }
 	const a = t.closest('a.msg');
-	if (a && a.dataset.key !== undefined && !ev.ctrlKey && !ev.metaKey && !ev.shiftKey && ev.button === 0) {
+	if (a && !ev.ctrlKey && !ev.metaKey && !ev.shiftKey && ev.button === 0) {
 		ev.preventDefault();
-		openDetail(a.dataset.key, true);
+		openDetail(keyOf(a), true);
 	}
 });
 
@@ -774,6 +873,7 @@ window.addEventListener('popstate', () => {
 setInterval(() => {
 	const now = Date.now();
 	for (const e of S.open.values()) {
+		if (!e.ageEl || !e.row.parentNode) continue;
 		const s = age(e.t, now);
 		if (e.ageEl.textContent !== s) e.ageEl.textContent = s;
 	}

@@ -1,0 +1,260 @@
+/* Unit tests for cmd/xmond/journal.c: CRC32C, append and replay, torn
+ * tails of every kind truncated, corruption refused with the offset and
+ * nothing changed, compaction and what a crash in the middle of it leaves,
+ * the lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../cmd/xmond/journal.h"
+#include "lull/log.h"
+#include "tap.h"
+
+static char dir[256];
+
+struct seen {
+	int n;
+	char last[64];
+	int fail_at;   /* make the apply callback fail at this record (0: never) */
+};
+
+static int apply(void *arg, const uint8_t *p, size_t len)
+{
+	struct seen *s = arg;
+
+	s->n++;
+	if (s->fail_at && s->n == s->fail_at)
+		return -EINVAL;
+	snprintf(s->last, sizeof(s->last), "%.*s", (int)len, (const char *)p);
+	return 0;
+}
+
+static void rm_dir(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		diag("cannot remove %s", dir);
+}
+
+/* Open and replay; returns the replay result, records in *s. */
+static int reopen(struct journal **j, struct seen *s, char *err)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	err[0] = '\0';
+	r = journal_open(j, dir, err, 256);
+	if (r < 0)
+		return r;
+	r = journal_replay(*j, apply, s, err, 256);
+	if (r < 0) {
+		journal_close(*j);
+		*j = NULL;
+	}
+	return r;
+}
+
+static void write_n(struct journal *j, int from, int n)
+{
+	for (int i = from; i < from + n; i++) {
+		char rec[32];
+		int len = snprintf(rec, sizeof(rec), "record %d", i);
+
+		journal_append(j, rec, (size_t)len);
+	}
+}
+
+static char *jpath(char *buf, size_t n, unsigned gen)
+{
+	snprintf(buf, n, "%s/journal.%016x", dir, gen);
+	return buf;
+}
+
+static off_t fsize(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+static void append_bytes(const char *p, const void *b, size_t n)
+{
+	int fd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+	if (fd < 0 || write(fd, b, n) != (ssize_t)n)
+		diag("append to %s failed", p);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void flip(const char *p, off_t at)
+{
+	int fd = open(p, O_RDWR | O_CLOEXEC);
+	uint8_t c;
+
+	if (fd < 0 || pread(fd, &c, 1, at) != 1)
+		diag("flip: cannot read %s", p);
+	c ^= 0x20;
+	if (pwrite(fd, &c, 1, at) != 1)
+		diag("flip: cannot write %s", p);
+	close(fd);
+}
+
+static int emit_all(void *arg, struct journal *j)
+{
+	int n = *(int *)arg;
+
+	for (int i = 1; i <= n; i++) {
+		char rec[32];
+		int len = snprintf(rec, sizeof(rec), "record %d", i);
+		int r = journal_snap_record(j, rec, (size_t)len);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int main(void)
+{
+	struct journal *j = NULL, *j2 = NULL;
+	struct seen s;
+	char err[256], p[300], p2[300];
+	int r;
+
+	plan(32);
+	log_open("/dev/null");
+	snprintf(dir, sizeof(dir), "/tmp/xmond-journal-test.%d", (int)getpid());
+	rm_dir();
+
+	/* CRC32C check value (RFC 3720) */
+	is_int(crc32c(0, "123456789", 9), 0xe3069283u, "crc32c(\"123456789\") = 0xe3069283");
+	is_int(crc32c(crc32c(0, "1234", 4), "56789", 5), 0xe3069283u, "crc32c continues across calls");
+
+	/* a fresh directory: empty replay, then records survive a reopen */
+	r = reopen(&j, &s, err);
+	is_int(r, 0, "fresh state directory: replay ok");
+	is_int(s.n, 0, "  no records");
+	r = journal_open(&j2, dir, err, sizeof(err));
+	is_int(r, -EBUSY, "a second open of the same directory: -EBUSY");
+	ok(strstr(err, "in use by another xmond (pid ") != NULL, "  the error names the other pid: %s", err);
+	write_n(j, 1, 100);
+	ok(journal_dirty(j), "appended records are dirty");
+	is_int(journal_sync(j), 0, "sync");
+	ok(!journal_dirty(j), "  clean after the sync");
+	write_n(j, 101, 5);   /* flushed by close */
+	journal_close(j);
+	r = reopen(&j, &s, err);
+	is_int(r, 0, "reopen: replay ok");
+	is_int(s.n, 105, "  105 records replayed");
+	is_str(s.last, "record 105", "  in order");
+	journal_close(j);
+
+	/* torn tails of every kind are cut off */
+	jpath(p, sizeof(p), 1);
+	off_t whole = fsize(p);
+	static const struct { const char *what; const char *bytes; size_t n; } torn[] = {
+		{ "5 bytes of a header", "\x10\x00\x00\x00\xef", 5 },
+		{ "a header and part of the payload", "\x10\x00\x00\x00\xef\xff\xff\xff\x00\x00\x00\x00" "abc", 15 },
+		{ "a whole record with a bad CRC", "\x03\x00\x00\x00\xfc\xff\xff\xff\x00\x00\x00\x00" "abc", 15 },
+		{ "zeros (a file extended, never written)", "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20 },
+	};
+	for (size_t i = 0; i < sizeof(torn) / sizeof(torn[0]); i++) {
+		append_bytes(p, torn[i].bytes, torn[i].n);
+		r = reopen(&j, &s, err);
+		ok(r == 0 && s.n == 105 && fsize(p) == whole, "torn tail (%s): truncated, 105 records", torn[i].what);
+		journal_close(j);
+	}
+
+	/* corruption in the middle: refused with the offset, nothing changed */
+	off_t rec50 = 0;
+	{
+		/* records are 12 + len bytes; the header record is 12 + 16 */
+		rec50 = 28;
+		for (int i = 1; i < 50; i++) {
+			char rec[32];
+
+			rec50 += 12 + snprintf(rec, sizeof(rec), "record %d", i);
+		}
+	}
+	flip(p, rec50 + 12 + 2);
+	r = reopen(&j, &s, err);
+	is_int(r, -EBADMSG, "a flipped payload byte in record 50: replay refused");
+	snprintf(p2, sizeof(p2), "at offset %lld (CRC32C mismatch)", (long long)rec50);
+	ok(strstr(err, p2) != NULL, "  the error names the offset: %s", err);
+	is_int(fsize(p), whole, "  the file is left as it was");
+	flip(p, rec50 + 12 + 2);
+	flip(p, rec50 + 1);
+	r = reopen(&j, &s, err);
+	ok(r == -EBADMSG && strstr(err, "length check fails"), "a flipped length byte: refused as corrupt, not torn: %s", err);
+	flip(p, rec50 + 1);
+	r = reopen(&j, &s, err);
+	ok(r == 0 && s.n == 105, "restored: replays again");
+
+	/* an apply failure stops the start, naming the record */
+	journal_close(j);
+	memset(&s, 0, sizeof(s));
+	s.fail_at = 7;
+	journal_open(&j, dir, err, sizeof(err));
+	r = journal_replay(j, apply, &s, err, sizeof(err));
+	ok(r == -EBADMSG && strstr(err, "cannot be applied"), "a record the store rejects stops the replay: %s", err);
+	journal_close(j);
+
+	/* compaction: snapshot + next journal, old journal gone */
+	r = reopen(&j, &s, err);
+	int n = 105;
+	r = journal_compact(j, emit_all, &n);
+	is_int(r, 0, "compaction");
+	ok(access(p, F_OK) != 0, "  the covered journal is deleted");
+	jpath(p2, sizeof(p2), 2);
+	ok(access(p2, F_OK) == 0, "  journal generation 2 started");
+	write_n(j, 106, 3);
+	journal_close(j);
+	r = reopen(&j, &s, err);
+	ok(r == 0 && s.n == 108 && !strcmp(s.last, "record 108"), "snapshot + journal replay: 108 records (%d)", s.n);
+	journal_close(j);
+
+	/* a crash after the rename, before the old journal went: the journal
+	 * the snapshot covers is removed at the next start, not replayed */
+	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	close(fd);
+	snprintf(p2, sizeof(p2), "%s/snapshot.tmp", dir);
+	fd = open(p2, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	close(fd);
+	r = reopen(&j, &s, err);
+	ok(r == 0 && s.n == 108, "leftovers of a cut compaction: still 108 records");
+	ok(access(p, F_OK) != 0 && access(p2, F_OK) != 0, "  the covered journal and snapshot.tmp are removed");
+	journal_close(j);
+
+	/* a corrupt snapshot is refused, whole */
+	snprintf(p2, sizeof(p2), "%s/snapshot", dir);
+	flip(p2, fsize(p2) - 1);
+	r = reopen(&j, &s, err);
+	ok(r == -EBADMSG && strstr(err, "snapshot"), "a damaged snapshot: refused: %s", err);
+	flip(p2, fsize(p2) - 1);
+
+	/* big records and the flush threshold */
+	r = reopen(&j, &s, err);
+	static char big[200000];
+	memset(big, 'x', sizeof(big));
+	for (int i = 0; i < 50; i++)
+		journal_append(j, big, sizeof(big));
+	journal_close(j);
+	r = reopen(&j, &s, err);
+	ok(r == 0 && s.n == 158, "50 records of 200 kB: 158 records");
+	struct journal_stats st;
+	journal_get_stats(j, &st);
+	ok(st.generation == 2 && st.bytes > 50 * 200000, "stats: generation %llu, %llu bytes",
+	   (unsigned long long)st.generation, (unsigned long long)st.bytes);
+	ok(journal_should_compact(j, 1000, 4, 8u << 20), "a 10 MB journal over 1000 live bytes asks for compaction");
+	journal_close(j);
+
+	rm_dir();
+	return tap_failed ? 1 : 0;
+}
