@@ -274,6 +274,7 @@ print("# silent: busy %s, %d queued, %d ok; healthy: %d requests ok, %d alerts, 
 sys.exit(0 if s["busy"] and s["requests_ok"] == 0 and s["queued"] > 0 and h["alerts_sent"] >= 8 else 1)' "$TMP/fw2.json"
 ok $? "GET /api/forwarding: the silent replica busy with its first request, the rest queued; the healthy one got all 8"
 is "$(tail -1 "$TMP/silent.count")" 1 "the silent replica saw one connection (one request at a time per replica)"
+[ "$(tail -1 "$TMP/silent.count")" = 1 ] || grep forward "$TMP/xmond2.log" | while read -r l; do diag "xmond 2: $l"; done
 
 # ---- shutdown with a hung replica; the re-send period; no timer without open alerts ----
 t0=$(ms)
