@@ -1,5 +1,6 @@
 # lull: plain GNU make.
 #   make                 static musl release build into build/
+#   make run             xmond with two daemons raising alerts: open the page it prints
 #   make check           all tests (TAP, run by prove) on that build
 #   make SAN=1 check     the same suite with ASan+UBSan on glibc, in build/san/
 #   make CC=clang        clang with musl's headers, linked by musl-gcc
@@ -73,7 +74,7 @@ SYSH_BINS  := $(SYSH_SRCS:tests/sys/%.c=$(O)/tests/sys/%)
 SYS_TESTS  := $(wildcard tests/sys/*.t)
 WEB_TESTS  := $(wildcard tests/web/*.t)
 
-.PHONY: all check bench install lint format-check fuzz clean musl-toolchain
+.PHONY: all run check bench install lint format-check fuzz clean musl-toolchain
 .DEFAULT_GOAL := all
 .SECONDEXPANSION:
 .SECONDARY:
@@ -153,6 +154,10 @@ $(O)/obj/cmd/xmond/web.o: $(wildcard cmd/xmond/web/*.html cmd/xmond/web/*.js cmd
 
 # prove runs the TAP programs directly and the scripts by their #! line.
 # Tests find the binaries through LULL_BUILD.
+# The main job: xmond with two daemons raising real alerts (scripts/run-demo).
+run: all
+	@scripts/run-demo $(O)
+
 check: all $(UNIT_BINS) $(SYSH_BINS)
 	LULL_BUILD=$(abspath $(O)) LULL_SAN=$(SAN) prove --exec '' --timer $(PROVE_FLAGS) $(UNIT_BINS) $(SYS_TESTS) $(WEB_TESTS)
 
