@@ -1300,11 +1300,10 @@ static void conn_update(struct http_conn *c)
 
 		deadline = deadline == LULL_FOREVER || d < deadline ? d : deadline;
 	} else if (c->mode == M_READ && !c->closing) {
-		/* a complete request waiting for the client to read earlier
-		 * answers has only the write deadline */
-		int64_t d = c->parser.state == HTTP_PS_DONE ? LULL_FOREVER :
-			    c->req_start ? c->req_start + s->cfg.request_ns :
-			    out_pending(c) ? LULL_FOREVER : c->last_io + s->cfg.idle_ns;
+		/* while the client has answers to read, only the write
+		 * deadline counts */
+		int64_t d = c->parser.state == HTTP_PS_DONE || out_pending(c) ? LULL_FOREVER :
+			    c->req_start ? c->req_start + s->cfg.request_ns : c->last_io + s->cfg.idle_ns;
 
 		if (d != LULL_FOREVER && (deadline == LULL_FOREVER || d < deadline))
 			deadline = d;
