@@ -406,7 +406,8 @@ int journal_replay(struct journal *j, journal_apply_fn fn, void *arg, char *err,
 			gens[ngens++] = g;
 		}
 	}
-	qsort(gens, ngens, sizeof(*gens), cmp_u64);
+	if (ngens > 1)
+		qsort(gens, ngens, sizeof(*gens), cmp_u64);
 
 	/* the snapshot: written whole and renamed, so any fault is corruption */
 	if (have_snap) {

@@ -41,7 +41,7 @@ code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X "$1" "http://12
 # jq-less: jget JSON EXPR (python expression over j)
 jget() { python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 # nalerts QUERY: count of /api/alerts?QUERY
-nalerts() { jget "$(api "/api/alerts?$1")" 'j["count"]'; }
+nalerts() { api "/api/alerts?$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])'; }
 # alert_field INSTANCE ALERT_ID FIELD [STATE]
 alert_field() {
 	jget "$(api "/api/alerts?state=${4:-all}&instance=$1")" \
@@ -169,6 +169,33 @@ is "$(jget "$(api '/api/alerts?state=all&instance=agent1')" 'len([a for a in j["
 	"  and nothing appears twice"
 kill -9 $XRPID 2> /dev/null
 
+# quiet periods and the binnable limit with its id-0 alert, through lull's agent
+mkfifo "$TMP/xq.in"
+exec {XQFD}<> "$TMP/xq.in"
+"$XR" --server 127.0.0.1:$PPORT --app-type agent.q --instance agentq --limit 1 --log "$TMP/xq.log" \
+	< "$TMP/xq.in" > "$TMP/xq.out" 2>&1 &
+XQPID=$!; track $XQPID; disown $XQPID
+wait_for "xmonraise q ready" 10 grep -q '^ready' "$TMP/xq.out"
+printf '%s\n' "alert q1 0 1500 quiet one" "alert q2 0 1500 quiet two" "clear q2" >&$XQFD
+wait_for "q answered" 10 grep -q '^cleared q2' "$TMP/xq.out"
+sleep 0.5
+is "$(nalerts 'state=all&instance=agentq')" 0 "quiet period: nothing reaches xmond before it ends"
+wait_for "quiet alert" 10 test "$(nalerts 'instance=agentq')" = 1
+is "$(nalerts 'state=all&instance=agentq')" 1 "  after 1.5 s the alert still raised is open; the one cleared meanwhile never appears"
+printf '%s\n' "raise 0 b1" "raise 0 b2" "raise 0 b3" "raise 0 b4" >&$XQFD
+wait_for "id-0 alert" 10 test -n "$(alert_field agentq 0 key open)"
+is "$(alert_field agentq 0 message open)" "too many alerts, alerts dropped" "binnable limit 1: ids beyond it dropped, the id-0 alert arrives"
+is "$(jget "$(api '/api/alerts?instance=agentq')" 'len([a for a in j["alerts"] if a["binnable"]])')" 3 "  with two binnable alerts (more than 1, as the clients count)"
+for k in $(jget "$(api '/api/alerts?instance=agentq')" '" ".join(a["key"] for a in j["alerts"] if a["binnable"])'); do
+	code POST /api/alerts/$k/bin > /dev/null
+done
+wait_for "agent saw the id-0 bin" 10 log_has "$TMP/xq.log" "alert 0 binned"
+printf '%s\n' "raise 0 after the bins" >&$XQFD
+wait_for "new binnable after bins" 10 test "$(jget "$(api '/api/alerts?instance=agentq')" 'len([a for a in j["alerts"] if a["binnable"]])')" = 1
+is "$(jget "$(api '/api/alerts?instance=agentq')" '[a["message"] for a in j["alerts"] if a["binnable"]][0]')" "after the bins" \
+	"binning them (id 0 too) frees the agent: the next binnable alert arrives"
+kill -9 $XQPID 2> /dev/null
+
 # ---- 5. protocol document frames, byte for byte --------------------------------------
 peer frames "$DOC"
 
@@ -271,7 +298,8 @@ kill $NLPID
 # ---- 9. durability: kill -9 at random moments -----------------------------------------
 kill -9 $MAINPID; wait $MAINPID 2> /dev/null
 DUR=$TMP/dur
-xmond_start dur0 "$DUR"
+DURFLAGS=(--history 20s --compact-min 1000000 --compact-factor 1)
+xmond_start dur0 "$DUR" "${DURFLAGS[@]}"
 fails=0 seen=0
 for i in $(seq 1 10); do
 	rm -f "$TMP/load.ready"
@@ -283,12 +311,14 @@ for i in $(seq 1 10); do
 	seen=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["alerts"]))' "$TMP/before.json")
 	kill -9 $XPID; wait $XPID 2> /dev/null
 	kill -9 $LPID; wait $LPID 2> /dev/null
-	xmond_start dur$i "$DUR" || { fails=$((fails + 1)); break; }
+	xmond_start dur$i "$DUR" "${DURFLAGS[@]}" || { fails=$((fails + 1)); break; }
 	api '/api/alerts?state=all' > "$TMP/after.json"
-	python3 "$PEER" compare "$TMP/before.json" "$TMP/after.json" > "$TMP/cmp.$i" 2>&1 || fails=$((fails + 1))
+	python3 "$PEER" compare "$TMP/before.json" "$TMP/after.json" 20 > "$TMP/cmp.$i" 2>&1 || fails=$((fails + 1))
 done
 is "$fails" 0 "kill -9 during load, 10 times: every change the API showed is there after restart, nothing twice"
 is_num_ge "$seen" 100 "  (the API showed $seen alerts before the last kill)"
+ncomp=$(cat "$TMP"/dur*.log | grep -c "compaction: snapshot of")
+is_num_ge "$ncomp" 1 "  compactions ran meanwhile (--history 20s --compact-min 1000000 --compact-factor 1): $ncomp"
 diag "$(cat "$TMP/cmp.10" 2> /dev/null)"
 grep -h "records replayed" "$TMP"/dur*.log | sed -n 's/.*(\([0-9]* records replayed in [0-9.]* ms\).*/\1/p' | tail -1 |
 	while read -r l; do diag "last restart: $l"; done
@@ -341,6 +371,16 @@ ok $(grep -q "corrupt record at offset $mid (CRC32C mismatch)" "$TMP/corrupt.err
 	"  the error names the file and the offset ($(head -c 200 "$TMP/corrupt.err"))"
 is "$(md5sum < "$J")" "$sum_before" "  nothing in the journal changed"
 is "$(ls "$DUR" | sort | tr '\n' ' ')" "$(ls "$TMP/dur-copy" | sort | tr '\n' ' ')" "  no file deleted"
+
+# graceful stop: SIGTERM, exit 0, journal synced, state there at the next start
+XLISTEN=127.0.0.1:0 xmond_start term "$TMP/state"
+nopen=$(nalerts state=open)
+kill -TERM $XPID
+wait_for "xmond stopped" 10 exited $XPID
+ok $(log_has "$TMP/term.log" "xmond stopped"; echo $?) "SIGTERM: xmond stops gracefully (logged)"
+xmond_start term2 "$TMP/state"
+is "$(nalerts state=open)" "$nopen" "  and starts again with the same $nopen open alerts"
+kill -TERM $XPID
 
 echo "1..$_tap_n"
 done_testing

@@ -354,7 +354,7 @@ async function bearer(browser) {
 async function screenshots(browser) {
 	fs.mkdirSync(ART, { recursive: true });
 	const y = new Xmond('shots');
-	await y.start();
+	await y.start(['--down-grace', '1h']);   // the down instance without its liveness alert
 	try {
 		const insts = [['echod', 'edge-fra-1'], ['echod', 'edge-fra-2'], ['echod', 'edge-ams-1'], ['ternfs-shard', 'shard-017'],
 			['ternfs-shard', 'shard-018'], ['ternfs-cdc', 'cdc-primary'], ['backup', 'nightly-db']];
@@ -396,6 +396,16 @@ async function screenshots(browser) {
 				is(p.bad, [], name + ' ' + scheme + ': no errors');
 				await p.context().close();
 			}
+		}
+		// the detail view of the multi-line alert
+		{
+			const p = await newPage(browser, y.url + '/?q=replay');
+			await p.click('#groups a.msg');
+			await p.waitForFunction(() => document.getElementById('d-hist').children.length > 0, null, { timeout: 5000 });
+			const file = path.join(ART, 'xmond-detail-laptop-light.png');
+			await p.screenshot({ path: file });
+			ok(/CRC mismatch\n/.test(await p.textContent('#d-msg')), 'detail: the multi-line message as a block; ' + path.relative(process.cwd(), file));
+			await p.context().close();
 		}
 		// keyboard: "/" focuses the text filter, typing filters, the URL keeps it
 		const p = await newPage(browser, y.url + '/');
