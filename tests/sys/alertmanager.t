@@ -267,6 +267,7 @@ diag "xmonctl raise round trips meanwhile (ms): ${ctl_ms[*]}; baseline with both
 # would take the silent one's 60 s
 ok $(python3 -c "print(0 if $worst < 10000 else 1)") "a replica that never answers does not delay the other: worst $worst ms (the silent one holds each request 60 s)"
 ok $([ $worst_ctl -lt 5000 ] && echo 0 || echo 1) "nor the protocol loop: xmonctl raise took at most $worst_ctl ms"
+scount=$(tail -1 "$TMP/silent.count")   # before the failures are read: a request may fail in between
 curl -s "http://127.0.0.1:$HP2/api/forwarding" > "$TMP/fw2.json"
 python3 -c 'import json,sys
 s, h = json.load(open(sys.argv[1]))["replicas"]
@@ -276,8 +277,8 @@ ok $? "GET /api/forwarding: the silent replica busy with its first request, the 
 # one request at a time: a new connection only after a request failed (its
 # 60 s passed: on a loaded machine the loop above can take that long)
 sfail=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["replicas"][0]["requests_failed"])' "$TMP/fw2.json")
-is "$(tail -1 "$TMP/silent.count")" $((sfail + 1)) "the silent replica saw one connection per attempt ($sfail failed after 60 s): one request at a time"
-[ "$(tail -1 "$TMP/silent.count")" = $((sfail + 1)) ] || grep forward "$TMP/xmond2.log" | while read -r l; do diag "xmond 2: $l"; done
+ok $([ "$scount" -ge 1 ] && [ "$scount" -le $((sfail + 1)) ] && echo 0 || echo 1) "the silent replica saw $scount connection(s), $sfail request(s) failed after 60 s: a new connection only after a failure (one request at a time)"
+[ "$scount" -ge 1 ] && [ "$scount" -le $((sfail + 1)) ] || grep forward "$TMP/xmond2.log" | while read -r l; do diag "xmond 2: $l"; done
 
 # ---- shutdown with a hung replica; the re-send period; no timer without open alerts ----
 t0=$(ms)
