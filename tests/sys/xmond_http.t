@@ -51,7 +51,10 @@ servers = []
 
 def start(*args):
     pf = os.path.join(tmp, "port%d" % len(servers))
-    p = subprocess.Popen([HTTPD, pf] + [str(a) for a in args])
+    # its log (a warning per failing handler, a line per dropped stream)
+    # goes to a file, shown when a test fails
+    p = subprocess.Popen([HTTPD, pf] + [str(a) for a in args],
+                         stderr=open(os.path.join(tmp, "httpd%d.log" % len(servers)), "w"))
     servers.append(p)
     end = time.time() + 10
     while time.time() < end:
@@ -172,6 +175,13 @@ r = get(port, "/seg/a%2Fb/%C3%A9")
 is_(r.body, "seg\na/b\né\n".encode(), "path segments decoded")
 r = get(port, "/seg/%2e%2e")
 is_(r.status, 400, "an encoded .. segment is refused by the helper")
+s = connect(port)
+s.sendall(b'GET /etag HTTP/1.1\r\nHost: t\r\nIf-None-Match: "v1"\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n')
+r, buf = read_response(s)
+r2, buf = read_response(s, buf)
+ok(r.status == 304 and "content-length" not in r.headers and r.headers.get("etag") == '"v1"' and r2.body == b"hello\n",
+   "304: no body, no length, the next answer follows at once")
+s.close()
 r = get(port, "/fail")
 is_((r.status, r.body), (500, b"internal server error\n"), "a failing handler: 500, its body dropped")
 r = get(port, "/huge")
@@ -280,6 +290,21 @@ s.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\nDELETE / HTTP/1.1\r\nHost: t\r
 r, buf = read_response(s)
 r2, buf = read_response(s, buf)
 ok(r.status == 200 and r2.status == 405 and closed_by_peer(s), "pipelined: 200, then 405 and close (the third is not read)")
+s.close()
+# a rejection and a 100 Continue behind a large answer still on its way come after it
+s = connect(port)
+s.sendall(b"GET /big?n=3000000 HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+time.sleep(0.2)
+r, buf = read_response(s)
+r2, buf = read_response(s, buf)
+s.sendall(b"ok")
+r3, buf = read_response(s, buf)
+s.sendall(b"GET /big?n=3000000 HTTP/1.1\r\nHost: t\r\n\r\nPUT / HTTP/1.1\r\n\r\n")
+time.sleep(0.2)
+r4, buf = read_response(s, buf)
+r5, buf = read_response(s, buf)
+ok(len(r.body) == 3000000 and r2.status == 100 and r3.body == b"ok" and len(r4.body) == 3000000 and r5.status == 405,
+   "100 Continue and a 405 wait behind a 3 MB answer")
 s.close()
 # the client half-closes after a complete request: answered, then closed
 s = connect(port)
@@ -489,5 +514,10 @@ ok(serving(port), "still serving at the end")
 ok(proc.poll() is None, "the server never died")
 proc.terminate()
 proc.wait()
+if n_failed:
+    for name in sorted(os.listdir(tmp)):
+        if name.endswith(".log"):
+            diag("%s:\n%s" % (name, open(os.path.join(tmp, name)).read()))
+subprocess.run(["rm", "-rf", tmp])
 print("1..%d" % n_tests)
 sys.exit(1 if n_failed else 0)

@@ -13,6 +13,7 @@
  *   GET  /q?name=X         the decoded query parameter X (404 if absent)
  *   GET  /seg              the decoded path segments, one per line (prefix /seg/)
  *   GET  /csp              CSP and Cache-Control overridden
+ *   GET  /etag             "tagged\n" with ETag "v1"; 304 for If-None-Match: "v1"
  *   GET  /fail             the handler fails: 500
  *   GET  /huge             over max_response: 500
  *   GET  /events           an event stream, first bytes ": hello\n\n"
@@ -137,6 +138,11 @@ static int handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 		resp->cache_control = "";
 		http_resp_header(resp, "X-Test", "1");
 		http_resp_printf(resp, "csp\n");
+	} else if (http_path_is(req, "/etag")) {
+		if (req->if_none_match.p && strcmp(req->if_none_match.p, "\"v1\"") == 0)
+			resp->status = 304;
+		http_resp_header(resp, "ETag", "\"v1\"");
+		http_resp_printf(resp, "tagged\n");   /* dropped for the 304 */
 	} else if (http_path_is(req, "/fail")) {
 		http_resp_printf(resp, "never seen\n");
 		return -EIO;
