@@ -658,12 +658,15 @@ static void changed(void)
 static void commit(void)
 {
 	journal_append(S.j, rb, rlen);
-	if (store_apply(NULL, rb, rlen) < 0)
+	if (store_apply(NULL, rb, rlen) < 0) {
 		log_error("store: a record of type '%c' did not apply", rb[0]);
-	else
-		changed();
+		rb[0] = 0;
+	}
 	if (S.started)
 		reactor_defer(S.r, &S.sync, sync_cb);
+	/* after the sync is queued: deferred calls run in order, so the
+	 * group commit goes before the event stream's flush */
+	changed();
 }
 
 static void rec_instance(struct instance *in, bool up, bool parent)

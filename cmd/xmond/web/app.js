@@ -655,6 +655,14 @@ async function loadSnapshot() {
 	}
 }
 
+// Read the API, and again a second later while it fails and the stream
+// that asked for it is still the current one.
+function snapshot(stream) {
+	loadSnapshot().catch((e) => {
+		if (e.status !== 401 && S.stream === stream && stream) setTimeout(() => { if (S.stream === stream) snapshot(stream); }, 1000);
+	});
+}
+
 // ---- server-sent events ----------------------------------------------------
 //
 // Read with fetch() rather than EventSource, so the bearer token can go
@@ -671,7 +679,7 @@ function onEvent(kind, data, id) {
 	if (id !== undefined) S.lastId = id;
 	if (kind === 'hello' || kind === 'resync') {
 		if (kind === 'resync') session().catch(() => {});
-		loadSnapshot().catch(() => {});
+		snapshot(S.stream);
 		return;
 	}
 	if (S.buffer) { S.buffer.push({ kind, data }); return; }
