@@ -195,6 +195,10 @@ else
 	@$(MAKE) --no-print-directory -k bench-progs || \
 	  echo "bench: some programs did not build (above); their rows will say so" >&2
 	LULL_BUILD=$(abspath $(O)) bench/run $(BENCH)
+	@# xmond's page (bench/web.js): Chromium, playwright-core (tests/web), lull's agent
+	@$(MAKE) --no-print-directory $(O)/tests/sys/xmonraise
+	@if command -v node >/dev/null; then LULL_BUILD=$(abspath $(O)) node bench/web.js; \
+	 else echo "web page: skipped: node not installed"; fi
 endif
 
 bench-deps:

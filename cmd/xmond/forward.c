@@ -23,9 +23,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +57,7 @@ struct fentry {
 	uint64_t key;
 	struct fentry *hnext;
 	unsigned refs;
-	struct flink l[];      /* one per replica */
+	struct flink l[]; /* one per replica */
 };
 
 struct flist {
@@ -68,23 +68,23 @@ struct flist {
 struct replica {
 	unsigned idx;
 	char *url;
-	char host[300];          /* Host header */
-	char *path;              /* prefix + /api/v2/alerts */
+	char host[300]; /* Host header */
+	char *path;     /* prefix + /api/v2/alerts */
 	struct resolve_result addrs;
 	int next_addr;
 	char peer[80];
 
-	struct flist res, fire;  /* the queue: resolves first */
-	uint64_t *fl;            /* keys in flight */
+	struct flist res, fire; /* the queue: resolves first */
+	uint64_t *fl;           /* keys in flight */
 	size_t nfl, flcap;
 
 	enum rstate state;
 	int fd;
-	bool reused;             /* the request went on a kept-alive connection */
-	bool probe;              /* send a request even with nothing queued (an empty array) */
+	bool reused; /* the request went on a kept-alive connection */
+	bool probe;  /* send a request even with nothing queued (an empty array) */
 	bool got_bytes;
 	struct reactor_watch w;
-	struct reactor_timer timer;   /* request deadline, or end of back-off */
+	struct reactor_timer timer; /* request deadline, or end of back-off */
 	struct reactor_defer kick;
 	char *out;
 	size_t out_len, out_off;
@@ -114,7 +114,7 @@ static struct forwarder {
 	struct sev *sevs;
 	size_t nsev;
 	const char *sev_default;
-	char ext[URL_MAX];       /* external URL, no trailing slash */
+	char ext[URL_MAX]; /* external URL, no trailing slash */
 	struct fentry **tab;
 	size_t tab_mask, nentries;
 	struct reactor_timer resend;
@@ -288,7 +288,8 @@ static void enqueue(struct replica *p, uint64_t key, bool resolved, bool at_head
 
 		p->dropped_full++;
 		if (p->dropped_full == 1 || (p->dropped_full & 1023) == 0)
-			log_warn("forward: %s: queue full (%zu alerts): dropping the oldest (%" PRIu64 " dropped so far)",
+			log_warn("forward: %s: queue full (%zu alerts): dropping the oldest (%" PRIu64
+				 " dropped so far)",
 				 p->url, F.cfg.queue_max, p->dropped_full);
 		if (!victim) {
 			entry_put(e);
@@ -333,7 +334,8 @@ static void queue_open(struct replica *p)
 static const char *severity_of(const struct instance *in)
 {
 	for (size_t i = 0; i < F.nsev; i++)
-		if (strlen(F.sevs[i].type) == in->app_type_len && !memcmp(F.sevs[i].type, in->app_type, in->app_type_len))
+		if (strlen(F.sevs[i].type) == in->app_type_len &&
+		    !memcmp(F.sevs[i].type, in->app_type, in->app_type_len))
 			return F.sevs[i].sev;
 	return F.sev_default;
 }
@@ -529,7 +531,7 @@ static void fail(struct replica *p, const char *fmt, ...)
 	}
 	memcpy(p->last_error, why, sizeof(why));
 	p->last_error_at = time_real_ns();
-	p->probe = true;   /* keep trying even if the queue empties: up/down stays known */
+	p->probe = true; /* keep trying even if the queue empties: up/down stays known */
 	p->requests_failed++;
 	p->fails++;
 	if (p->fails == 1 || p->up)
@@ -580,7 +582,7 @@ static void answered(struct replica *p)
 	}
 	set_up(p, true);
 	p->fails = 0;
-	kick(p);   /* the rest of the queue: at the end of the turn, not deeper in this stack */
+	kick(p); /* the rest of the queue: at the end of the turn, not deeper in this stack */
 }
 
 static void do_read(struct replica *p)
@@ -675,7 +677,8 @@ static void io_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev)
 		char c;
 
 		if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-			if (recv(p->fd, &c, 1, MSG_PEEK) < 0 && errno == EAGAIN && !(ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+			if (recv(p->fd, &c, 1, MSG_PEEK) < 0 && errno == EAGAIN &&
+			    !(ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 				return;
 			conn_close(p);
 			p->state = R_IDLE;
@@ -702,9 +705,11 @@ static void timer_cb(struct reactor *r, struct reactor_timer *t)
 	case R_CONNECTING:
 	case R_SENDING:
 	case R_READING:
-		p->reused = false;   /* a timeout is no stale connection: back off */
+		p->reused = false; /* a timeout is no stale connection: back off */
 		fail(p, "no answer within %.1f s (%s)", (double)F.cfg.timeout_ns / 1e9,
-		     p->state == R_CONNECTING ? "connecting" : p->state == R_SENDING ? "sending" : "waiting for the answer");
+		     p->state == R_CONNECTING ? "connecting"
+		     : p->state == R_SENDING  ? "sending"
+					      : "waiting for the answer");
 		return;
 	default:
 		return;
@@ -820,7 +825,9 @@ static int parse_url(struct replica *p, const char *url, char *err, size_t errle
 	r = resolve_host(host, port, &p->addrs);
 	if (r < 0 || p->addrs.n == 0) {
 		snprintf(err, errlen, "--alertmanager %s: cannot resolve %s: %s", url, host,
-			 r == -ENOENT ? "no such host" : r == -EAGAIN ? "temporary failure" : strerror(r < 0 ? -r : ENOENT));
+			 r == -ENOENT   ? "no such host"
+			 : r == -EAGAIN ? "temporary failure"
+					: strerror(r < 0 ? -r : ENOENT));
 		return r < 0 ? r : -ENOENT;
 	}
 	/* the prefix, without a trailing slash, then the API path */
@@ -896,7 +903,8 @@ int forward_init(struct reactor *r, const struct forward_config *cfg, char *err,
 	}
 	if (cfg->resend_ns < LULL_NSEC_PER_SEC / 10 || cfg->timeout_ns < LULL_NSEC_PER_MSEC || !cfg->queue_max ||
 	    !cfg->batch_max || cfg->backoff_max_ns < LULL_NSEC_PER_MSEC) {
-		snprintf(err, errlen, "--alertmanager-resend (>= 100ms), -timeout, -backoff and -queue must be positive");
+		snprintf(err, errlen,
+			 "--alertmanager-resend (>= 100ms), -timeout, -backoff and -queue must be positive");
 		return -EINVAL;
 	}
 	if (!F.cfg.batch_bytes)
@@ -913,7 +921,7 @@ int forward_init(struct reactor *r, const struct forward_config *cfg, char *err,
 		p->idx = (unsigned)i;
 		p->url = strdup(cfg->urls[i]);
 		p->fd = -1;
-		p->up = true;   /* until shown otherwise: the first failure is logged */
+		p->up = true; /* until shown otherwise: the first failure is logged */
 		p->since = time_real_ns();
 		reactor_timer_init(&p->timer, timer_cb);
 		rc = parse_url(p, cfg->urls[i], err, errlen);

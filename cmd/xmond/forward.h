@@ -40,36 +40,36 @@ struct json_writer;
 #define FORWARD_ERROR_MAX 160
 
 struct forward_config {
-	const char *const *urls;         /* http://host[:port][/prefix], one per replica */
-	size_t nurls;                    /* 0: forwarding off (nothing else is used) */
-	const char *const *severity;     /* "app_type=severity" entries; "*=sev" sets the default */
+	const char *const *urls;     /* http://host[:port][/prefix], one per replica */
+	size_t nurls;                /* 0: forwarding off (nothing else is used) */
+	const char *const *severity; /* "app_type=severity" entries; "*=sev" sets the default */
 	size_t nseverity;
-	const char *external_url;        /* base of the links to xmond's page; "" derives it */
-	const char *http_listen;         /* --http, to derive external_url */
-	int64_t resend_ns;               /* re-send period of open alerts */
-	int64_t timeout_ns;              /* per request: connect, send, answer */
-	int64_t backoff_max_ns;          /* bound of the retry back-off */
-	size_t queue_max;                /* alert keys queued per replica */
-	size_t batch_max;                /* alerts per request */
-	size_t batch_bytes;              /* a request body stops growing past this */
+	const char *external_url; /* base of the links to xmond's page; "" derives it */
+	const char *http_listen;  /* --http, to derive external_url */
+	int64_t resend_ns;        /* re-send period of open alerts */
+	int64_t timeout_ns;       /* per request: connect, send, answer */
+	int64_t backoff_max_ns;   /* bound of the retry back-off */
+	size_t queue_max;         /* alert keys queued per replica */
+	size_t batch_max;         /* alerts per request */
+	size_t batch_bytes;       /* a request body stops growing past this */
 };
 
 /* Per replica, as forward_stats() reports it. Times are CLOCK_REALTIME
  * ns (0: never). */
 struct forward_replica_stats {
-	const char *url;                 /* as configured; owned by the forwarder */
-	bool up;                         /* its last request was answered (2xx or 4xx) */
-	bool busy;                       /* a request is in flight */
-	int64_t since;                   /* last up/down change */
-	int64_t last_ok;                 /* last 2xx answer */
+	const char *url; /* as configured; owned by the forwarder */
+	bool up;         /* its last request was answered (2xx or 4xx) */
+	bool busy;       /* a request is in flight */
+	int64_t since;   /* last up/down change */
+	int64_t last_ok; /* last 2xx answer */
 	int64_t last_error_at;
-	char last_error[FORWARD_ERROR_MAX];  /* "" when none yet */
+	char last_error[FORWARD_ERROR_MAX]; /* "" when none yet */
 	size_t queued, queue_max;
-	int64_t retry_in_ns;             /* >0: backing off, next attempt in this */
+	int64_t retry_in_ns; /* >0: backing off, next attempt in this */
 	unsigned failures_in_row;
 	uint64_t requests_ok, requests_rejected, requests_failed;
 	uint64_t alerts_sent, dropped_full, dropped_gone, resyncs;
-	double request_seconds_sum;      /* answered requests */
+	double request_seconds_sum; /* answered requests */
 };
 
 /* Read the configuration: parse the URLs (http only; a host name is
@@ -121,21 +121,29 @@ void forward_write_json(struct json_writer *w);
 #define FWD_BODY_KEEP 200
 
 enum fwd_resp_state {
-	FR_STATUS, FR_HEADER, FR_BODY_LEN, FR_BODY_CLOSE, FR_CHUNK_SIZE, FR_CHUNK_DATA, FR_CHUNK_CRLF,
-	FR_TRAILER, FR_DONE, FR_ERROR
+	FR_STATUS,
+	FR_HEADER,
+	FR_BODY_LEN,
+	FR_BODY_CLOSE,
+	FR_CHUNK_SIZE,
+	FR_CHUNK_DATA,
+	FR_CHUNK_CRLF,
+	FR_TRAILER,
+	FR_DONE,
+	FR_ERROR
 };
 
 struct fwd_resp {
 	enum fwd_resp_state state;
-	int status;                      /* e.g. 200 */
-	bool head;                       /* answer to HEAD: no body */
+	int status; /* e.g. 200 */
+	bool head;  /* answer to HEAD: no body */
 	bool chunked, close, have_len;
-	uint64_t remaining;              /* body bytes (Content-Length) or chunk bytes left */
+	uint64_t remaining; /* body bytes (Content-Length) or chunk bytes left */
 	size_t line_len;
 	char line[FWD_LINE_MAX];
-	size_t body_len;                 /* kept bytes of the body */
+	size_t body_len; /* kept bytes of the body */
 	char body[FWD_BODY_KEEP + 1];
-	const char *error;               /* FR_ERROR: what was wrong */
+	const char *error; /* FR_ERROR: what was wrong */
 };
 
 void fwd_resp_init(struct fwd_resp *p);

@@ -58,14 +58,14 @@ static void status_line(struct fwd_resp *p)
 	const char *l = p->line;
 
 	/* HTTP/1.x SP 3DIGIT [SP reason] */
-	if (p->line_len < 12 || strncmp(l, "HTTP/1.", 7) || (l[7] != '0' && l[7] != '1') || l[8] != ' ' ||
-	    l[9] < '1' || l[9] > '5' || l[10] < '0' || l[10] > '9' || l[11] < '0' || l[11] > '9' ||
+	if (p->line_len < 12 || strncmp(l, "HTTP/1.", 7) || (l[7] != '0' && l[7] != '1') || l[8] != ' ' || l[9] < '1' ||
+	    l[9] > '5' || l[10] < '0' || l[10] > '9' || l[11] < '0' || l[11] > '9' ||
 	    (p->line_len > 12 && l[12] != ' ')) {
 		perr(p, "bad status line");
 		return;
 	}
 	p->status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
-	p->close = l[7] == '0';   /* HTTP/1.0: closes unless it says keep-alive; we do not ask */
+	p->close = l[7] == '0'; /* HTTP/1.0: closes unless it says keep-alive; we do not ask */
 	p->state = FR_HEADER;
 }
 
@@ -74,7 +74,7 @@ static void header_line(struct fwd_resp *p)
 	char *l = p->line, *colon, *v, *e;
 
 	if (p->line_len == 0) {
-		if (p->status < 200) {   /* 1xx: another status line follows */
+		if (p->status < 200) { /* 1xx: another status line follows */
 			p->state = FR_STATUS;
 			return;
 		}
@@ -147,8 +147,10 @@ static void chunk_size_line(struct fwd_resp *p)
 
 	for (; i < p->line_len; i++) {
 		char c = p->line[i];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
 
 		if (d < 0)
 			break;

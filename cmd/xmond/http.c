@@ -1087,9 +1087,14 @@ static void conn_process(struct http_conn *c)
 	size_t before = c->out.len;
 
 	while (c->mode == M_READ && !c->closing && !c->dead) {
+		/* Nothing is added to the output while a large body is on its
+		 * way (it goes out after c->out) or the client has much to read:
+		 * answers wait, in order, for the client to catch up. */
+		bool blocked = c->body || out_pending(c) >= OUT_LOW;
+
 		if (p->state == HTTP_PS_DONE) {
-			if (c->body || out_pending(c) >= OUT_LOW)
-				break;  /* answer when the client has read what is due */
+			if (blocked)
+				break;
 			answer(c);
 			if (c->dead || c->mode != M_READ)
 				break;
@@ -1099,13 +1104,16 @@ static void conn_process(struct http_conn *c)
 			continue;
 		}
 		if (p->state == HTTP_PS_ERROR) {
-			answer_reject(c);
+			if (!blocked)
+				answer_reject(c);
 			break;
 		}
 		if (c->in_off < c->in_len) {
 			c->in_off += http_parser_feed(p, c->in + c->in_off, c->in_len - c->in_off);
 			continue;
 		}
+		if (blocked)
+			break;
 		if (p->state == HTTP_PS_BODY && p->req.expect_continue && !c->continue_sent) {
 			buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 			c->continue_sent = true;
@@ -1292,11 +1300,10 @@ static void conn_update(struct http_conn *c)
 
 		deadline = deadline == LULL_FOREVER || d < deadline ? d : deadline;
 	} else if (c->mode == M_READ && !c->closing) {
-		/* a complete request waiting for the client to read earlier
-		 * answers has only the write deadline */
-		int64_t d = c->parser.state == HTTP_PS_DONE ? LULL_FOREVER :
-			    c->req_start ? c->req_start + s->cfg.request_ns :
-			    out_pending(c) ? LULL_FOREVER : c->last_io + s->cfg.idle_ns;
+		/* while the client has answers to read, only the write
+		 * deadline counts */
+		int64_t d = c->parser.state == HTTP_PS_DONE || out_pending(c) ? LULL_FOREVER :
+			    c->req_start ? c->req_start + s->cfg.request_ns : c->last_io + s->cfg.idle_ns;
 
 		if (d != LULL_FOREVER && (deadline == LULL_FOREVER || d < deadline))
 			deadline = d;

@@ -276,7 +276,7 @@ static int scan(const uint8_t *b, size_t size, const char *name, const char *mag
 		if (off == 0) {
 			if (len != HDR_LEN || memcmp(p, magic, 8) != 0) {
 				seterr(err, errlen, "%s: not an xmond %s (bad header at offset 0)", name,
-				       magic == (const char *)HDR_MAGIC_J ? "journal" : "snapshot");
+				       !memcmp(magic, HDR_MAGIC_J, 8) ? "journal" : "snapshot");
 				return -EBADMSG;
 			}
 			*hdr_gen = le64(p + 8);

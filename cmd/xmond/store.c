@@ -359,6 +359,41 @@ static struct xmon_str r_str(struct rd *r)
 	return s;
 }
 
+/* "Who" strings of the history are few (one per client address, "api",
+ * "xmond"): kept once each, never freed, so that an event costs no
+ * allocation for them. */
+static struct {
+	char **s;
+	size_t n, mask;
+} whos;
+
+static char *who_intern(struct xmon_str w)
+{
+	uint64_t h = fnv(0xcbf29ce484222325u, w.p, w.len);
+	size_t i;
+
+	if (2 * (whos.n + 1) > whos.mask + 1) {
+		size_t nm = whos.mask ? 2 * (whos.mask + 1) - 1 : 255;
+		char **ns = xcalloc(nm + 1, sizeof(*ns));
+
+		for (size_t k = 0; whos.mask && k <= whos.mask; k++) {
+			if (!whos.s[k])
+				continue;
+			for (i = fnv(0xcbf29ce484222325u, whos.s[k], strlen(whos.s[k])) & nm; ns[i]; i = (i + 1) & nm)
+				;
+			ns[i] = whos.s[k];
+		}
+		free(whos.s);
+		whos.s = ns;
+		whos.mask = nm;
+	}
+	for (i = h & whos.mask; whos.s[i]; i = (i + 1) & whos.mask)
+		if (strlen(whos.s[i]) == w.len && !memcmp(whos.s[i], w.p, w.len))
+			return whos.s[i];
+	whos.n++;
+	return whos.s[i] = xmemdup(w.p, w.len);
+}
+
 static void hist_add(struct alert *a, int64_t t, uint8_t kind, bool binnable, struct xmon_str who,
 		     const struct xmon_str *msg)
 {
@@ -370,7 +405,6 @@ static void hist_add(struct alert *a, int64_t t, uint8_t kind, bool binnable, st
 
 		a->rec_bytes -= (uint32_t)(40 + d->msg_len);
 		S.live_bytes -= 40 + d->msg_len;
-		free(d->who);
 		free(d->msg);
 		memmove(&a->hist[1], &a->hist[2], (a->nhist - 2) * sizeof(*a->hist));
 		a->nhist--;
@@ -388,19 +422,16 @@ static void hist_add(struct alert *a, int64_t t, uint8_t kind, bool binnable, st
 	e->t = t;
 	e->kind = kind;
 	e->binnable = binnable;
-	e->who = xmemdup(who.p, who.len);
+	e->who = who_intern(who);
 	e->msg = msg ? xmemdup(msg->p, msg->len) : NULL;
 	e->msg_len = msg ? msg->len : 0;
 }
 
 static void alert_free(struct alert *a)
 {
-	for (uint32_t i = 0; i < a->nhist; i++) {
-		free(a->hist[i].who);
+	for (uint32_t i = 0; i < a->nhist; i++)
 		free(a->hist[i].msg);
-	}
 	free(a->hist);
-	free(a->id_text);
 	free(a->msg);
 	free(a);
 }
@@ -420,13 +451,16 @@ static int apply_open(struct rd *r, size_t len)
 	struct instance *in;
 	struct alert *a, *old;
 
-	if (r->bad || form > FORM_XMOND || store_alert_by_key(key))
+	/* keys only grow: one at or past next_key cannot be held yet */
+	if (r->bad || form > FORM_XMOND || (key < S.next_key && store_alert_by_key(key)))
 		return -EINVAL;
 	in = inst_find(type.p, type.len, name.p, name.len, true);
-	a = xcalloc(1, sizeof(*a));
+	/* the id text lives in the same allocation */
+	a = xcalloc(1, sizeof(*a) + id.len + 1);
 	a->key = key;
 	a->inst = in;
-	a->id_text = xmemdup(id.p, id.len);
+	a->id_text = (char *)(a + 1);
+	memcpy(a->id_text, id.p, id.len);
 	a->id_len = id.len;
 	a->id = -1;
 	if (id.len && id.len <= 19) {
@@ -624,12 +658,15 @@ static void changed(void)
 static void commit(void)
 {
 	journal_append(S.j, rb, rlen);
-	if (store_apply(NULL, rb, rlen) < 0)
+	if (store_apply(NULL, rb, rlen) < 0) {
 		log_error("store: a record of type '%c' did not apply", rb[0]);
-	else
-		changed();
+		rb[0] = 0;
+	}
 	if (S.started)
 		reactor_defer(S.r, &S.sync, sync_cb);
+	/* after the sync is queued: deferred calls run in order, so the
+	 * group commit goes before the event stream's flush */
+	changed();
 }
 
 static void rec_instance(struct instance *in, bool up, bool parent)

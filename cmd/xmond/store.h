@@ -35,7 +35,7 @@ struct hist_ev {
 	uint8_t kind;              /* enum hist_kind */
 	uint8_t binnable;
 	uint16_t msg_len;
-	char *who;                 /* NUL-terminated */
+	char *who;                 /* NUL-terminated, shared (interned): not freed */
 	char *msg;                 /* created/updated: the message then; else NULL */
 };
 

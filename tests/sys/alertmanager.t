@@ -66,7 +66,7 @@ start_am() {   # start_am I
 am_ready() { curl -sf "http://127.0.0.1:${W[$1]}/-/ready" > /dev/null; }
 start_am 0
 start_am 1
-wait_for "replica 0 ready" 30 am_ready 0 && wait_for "replica 1 ready" 30 am_ready 1
+wait_for "replica 0 ready" 60 am_ready 0 && wait_for "replica 1 ready" 60 am_ready 1
 ok $? "two Alertmanager replicas (a cluster) up on loopback with the example routing tree"
 mkdir -p "$TMP/w"
 $H watch "$TMP/w" ${W[0]} ${W[1]} > "$TMP/watch.err" 2>&1 &
@@ -106,7 +106,7 @@ XMOND_ARGS=(--listen 127.0.0.1:$P --http 127.0.0.1:$HP --state-dir "$TMP/state" 
 XPID=$!
 track $XPID
 healthy() { curl -sf "http://127.0.0.1:$HP/healthz" > /dev/null; }
-wait_for "xmond" 10 healthy
+wait_for "xmond" 60 healthy
 ok $? "xmond started with two --alertmanager URLs"
 
 ctl() { timeout 20 "$BIN/xmonctl" --server 127.0.0.1:$P "$@"; }
@@ -114,7 +114,7 @@ api() { curl -s "http://127.0.0.1:$HP$1"; }
 probed() { api /api/forwarding | python3 -c 'import json,sys
 r = json.load(sys.stdin)["replicas"]
 sys.exit(0 if all(x["up"] and x["requests_ok"] >= 1 and x["alerts_sent"] == 0 for x in r) else 1)'; }
-wait_for "probe" 20 probed
+wait_for "probe" 60 probed
 ok $? "no alert open at start: an empty request to each replica, both known up (GET /api/forwarding)"
 key_of() {   # key_of ALERT_ID: xmond's key for it
 	api "/api/alerts?state=all" | python3 -c 'import json,sys
@@ -127,10 +127,10 @@ ID1=$(ctl --app-type critical --instance db1 raise "disk full on /var")
 t1=$(date +%s%N)
 ID2=$(ctl --app-type daytime --instance web1 raise --binnable "slow answers")
 ID3=$(ctl --app-type never --instance batch1 raise "nightly job late")
-waitw 0 20 "+$ID1" && waitw 1 20 "+$ID1"
+waitw 0 60 "+$ID1" && waitw 1 60 "+$ID1"
 ok $? "raise -> listed by both replicas (after $(since 0 appeared "$ID1" $t0) and $(since 1 appeared "$ID1" $t0) ms; xmonctl itself took $(( (t1 - t0) / 1000000 )) ms)"
 BASE_DELAY=$(since 1 appeared "$ID1" $t0)
-waitw 0 20 "+$ID2" "+$ID3" && waitw 1 20 "+$ID2" "+$ID3"
+waitw 0 60 "+$ID2" "+$ID3" && waitw 1 60 "+$ID2" "+$ID3"
 ok $? "all three alerts in both replicas"
 K1=$(key_of "$ID1") K2=$(key_of "$ID2") K3=$(key_of "$ID3")
 for i in 0 1; do
@@ -153,7 +153,7 @@ for l in open(sys.argv[1]):
     for a in m.get("alerts", []):
         if a["labels"].get("alert_id") == sys.argv[2] and a["status"] == sys.argv[3]: sys.exit(0)
 sys.exit(1)' "$TMP/hook.jsonl" "$1" "$2" 2> /dev/null; }
-wait_for "page for the critical alert" 20 hook_has "$ID1" firing
+wait_for "page for the critical alert" 60 hook_has "$ID1" firing
 ok $? "the critical alert paged at once through the example tree (the pager webhook got it firing)"
 hook_has "$ID2" firing || hook_has "$ID3" firing
 ok $([ $? != 0 ] && echo 0 || echo 1) "daytime and never alerts did not page"
@@ -161,13 +161,13 @@ ok $([ $? != 0 ] && echo 0 || echo 1) "daytime and never alerts did not page"
 # ---- clear and bin -> resolved in both ----------------------------------------------
 t0=$(date +%s%N)
 ctl --app-type critical --instance db1 clear "$ID1" > /dev/null
-waitw 0 20 "-$ID1" && waitw 1 20 "-$ID1"
+waitw 0 60 "-$ID1" && waitw 1 60 "-$ID1"
 ok $? "clear -> resolved in both (no longer listed after $(since 0 gone "$ID1" $t0) and $(since 1 gone "$ID1" $t0) ms; its endsAt was 3 minutes ahead)"
-wait_for "resolved page" 20 hook_has "$ID1" resolved
+wait_for "resolved page" 60 hook_has "$ID1" resolved
 ok $? "the pager webhook got the resolve"
 code=$(curl -s -o "$TMP/bin.out" -w '%{http_code}' -X POST "http://127.0.0.1:$HP/api/alerts/$K2/bin")
 is "$code" 200 "bin through xmond's POST /api/alerts/KEY/bin"
-waitw 0 20 "-$ID2" && waitw 1 20 "-$ID2"
+waitw 0 60 "-$ID2" && waitw 1 60 "-$ID2"
 ok $? "bin -> resolved in both"
 state 0 "+$ID3" && state 1 "+$ID3"
 ok $? "the other open alert stays listed"
@@ -177,22 +177,22 @@ ctl --app-type critical --instance cache1 watch > /dev/null 2>&1 &
 WPID=$!
 track $WPID
 steady() { api /api/instances | grep -q '"instance":"cache1","state":"up","since":"[^"]*","parent":true,"steady":true'; }
-wait_for "cache1 steady" 20 steady
+wait_for "cache1 steady" 60 steady
 kill -9 $WPID; wait $WPID 2> /dev/null
 down_listed() { awk -F'\t' '$1 == "xmon_instance_down" && $3 == "cache1" && $4 == "down" { f = 1 } END { exit !f }' "$TMP/w/${W[$1]}.tsv"; }
-wait_for "down alert in replica 0" 20 down_listed 0 && wait_for "down alert in replica 1" 10 down_listed 1
+wait_for "down alert in replica 0" 60 down_listed 0 && wait_for "down alert in replica 1" 10 down_listed 1
 ok $? "an instance gone past --down-grace: xmond's \"is down\" alert (alertname xmon_instance_down) in both replicas"
 ctl --app-type critical --instance cache1 watch > /dev/null 2>&1 &
 WPID=$!
 track $WPID
 not_down() { ! down_listed 0 && ! down_listed 1; }
-wait_for "down alert resolved" 20 not_down
+wait_for "down alert resolved" 60 not_down
 ok $? "the instance back: the down alert resolved in both"
 kill -9 $WPID; wait $WPID 2> /dev/null
 
 # ---- a replica killed, alerts raised and cleared meanwhile, restarted ------------------
 ID4=$(ctl --app-type critical --instance db2 raise "raised before the kill")
-waitw 1 20 "+$ID4"
+waitw 1 60 "+$ID4"
 ok $? "replica 1 holds an alert before it is killed"
 kill -9 ${AMPID[1]}; wait ${AMPID[1]} 2> /dev/null
 rm -f "$TMP/w/${W[1]}.tsv"
@@ -200,12 +200,12 @@ ID5=$(ctl --app-type critical --instance db2 raise "raised while replica 1 is de
 ID6=$(ctl --app-type daytime --instance web2 raise "raised and cleared while replica 1 is dead")
 ctl --app-type daytime --instance web2 clear "$ID6" > /dev/null
 ctl --app-type critical --instance db2 clear "$ID4" > /dev/null
-waitw 0 20 "+$ID5" "-$ID4" "-$ID6"
+waitw 0 60 "+$ID5" "-$ID4" "-$ID6"
 ok $? "replica 0 follows at once while replica 1 is dead"
 down_seen() { api /api/forwarding | python3 -c 'import json,sys
 r = json.load(sys.stdin)["replicas"][1]
 sys.exit(0 if not r["up"] and r["requests_failed"] > 0 and r["last_error"] else 1)'; }
-wait_for "replica 1 seen down" 10 down_seen
+wait_for "replica 1 seen down" 60 down_seen
 ok $? "GET /api/forwarding: replica 1 down, failures counted, last error: $(api /api/forwarding | python3 -c 'import json,sys; print(json.load(sys.stdin)["replicas"][1]["last_error"])')"
 api /metrics > "$TMP/metrics"
 grep -q "^xmond_alertmanager_up{url=\"http://127.0.0.1:${W[1]}/\"} 0$" "$TMP/metrics" &&
@@ -214,8 +214,8 @@ ok $? "/metrics: xmond_alertmanager_up 1 for replica 0, 0 for replica 1"
 sleep 2   # a few back-off rounds
 t0=$(date +%s%N)
 start_am 1
-wait_for "replica 1 ready again" 30 am_ready 1
-waitw 1 30 "+$ID5" "+$ID3" "-$ID4" "-$ID6"
+wait_for "replica 1 ready again" 60 am_ready 1
+waitw 1 60 "+$ID5" "+$ID3" "-$ID4" "-$ID6"
 ok $? "replica 1 restarted (empty): converges to the open alerts ($(since 1 appeared "$ID5" $t0) ms after it was started)"
 cut -f4 "$TMP/w/${W[1]}.tsv" | sort > "$TMP/r1"
 cut -f4 "$TMP/w/${W[0]}.tsv" | sort > "$TMP/r0"
@@ -225,19 +225,19 @@ is "$(cat "$TMP/r1" | tr '\n' ' ')" "$(cat "$TMP/r0" | tr '\n' ' ')" "both repli
 kill -STOP ${AMPID[0]}
 ctl --app-type critical --instance db2 clear "$ID5" > /dev/null
 ID7=$(ctl --app-type critical --instance db3 raise "raised while replica 0 hangs")
-waitw 1 20 "+$ID7" "-$ID5"
+waitw 1 60 "+$ID7" "-$ID5"
 ok $? "replica 0 hung (SIGSTOP): replica 1 gets the changes at once"
 sleep 3   # past --alertmanager-timeout 2s: the request to replica 0 fails, back-off
 t0=$(date +%s%N)
 kill -CONT ${AMPID[0]}
-waitw 0 30 "+$ID7" "-$ID5"
+waitw 0 60 "+$ID7" "-$ID5"
 ok $? "replica 0 woken: it got the resolve of the alert it held and the new one ($(since 0 gone "$ID5" $t0) ms after SIGCONT)"
 
 # ---- a replica that never answers does not slow the other ----------------------------
 SIL_PF=$TMP/silent.port
 $H silent "$SIL_PF" > "$TMP/silent.count" 2>&1 &
 track $!; disown $!
-wait_for "silent replica" 10 test -s "$SIL_PF"
+wait_for "silent replica" 60 test -s "$SIL_PF"
 SP=$(cat "$SIL_PF")
 P2=$(free_port) HP2=$(free_port)
 "$BIN/xmond" --listen 127.0.0.1:$P2 --http 127.0.0.1:$HP2 --state-dir "$TMP/state2" \
@@ -246,14 +246,14 @@ P2=$(free_port) HP2=$(free_port)
 X2PID=$!
 track $X2PID
 healthy2() { curl -sf "http://127.0.0.1:$HP2/healthz" > /dev/null; }
-wait_for "xmond 2" 10 healthy2
+wait_for "xmond 2" 60 healthy2
 delays=() ctl_ms=() ids=() worst=0 worst_ctl=0
 for n in 1 2 3 4 5 6 7 8; do
 	t0=$(date +%s%N)
 	id=$(timeout 20 "$BIN/xmonctl" --server 127.0.0.1:$P2 --app-type slowtest --instance s$n raise "alert $n")
 	t1=$(date +%s%N)
 	ids+=("$id")
-	waitw 1 30 "+$id" && d=$(since 1 appeared "$id" $t0) || d=99999
+	waitw 1 60 "+$id" && d=$(since 1 appeared "$id" $t0) || d=99999
 	delays+=("$d")
 	c=$(( (t1 - t0) / 1000000 ))
 	ctl_ms+=("$c")
@@ -267,14 +267,18 @@ diag "xmonctl raise round trips meanwhile (ms): ${ctl_ms[*]}; baseline with both
 # would take the silent one's 60 s
 ok $(python3 -c "print(0 if $worst < 10000 else 1)") "a replica that never answers does not delay the other: worst $worst ms (the silent one holds each request 60 s)"
 ok $([ $worst_ctl -lt 5000 ] && echo 0 || echo 1) "nor the protocol loop: xmonctl raise took at most $worst_ctl ms"
+scount=$(tail -1 "$TMP/silent.count")   # before the failures are read: a request may fail in between
 curl -s "http://127.0.0.1:$HP2/api/forwarding" > "$TMP/fw2.json"
 python3 -c 'import json,sys
 s, h = json.load(open(sys.argv[1]))["replicas"]
 print("# silent: busy %s, %d queued, %d ok; healthy: %d requests ok, %d alerts, mean answer %.1f ms" % (s["busy"], s["queued"], s["requests_ok"], h["requests_ok"], h["alerts_sent"], h["request_us_sum"] / 1000 / max(1, h["requests_ok"])))
 sys.exit(0 if s["busy"] and s["requests_ok"] == 0 and s["queued"] > 0 and h["alerts_sent"] >= 8 else 1)' "$TMP/fw2.json"
 ok $? "GET /api/forwarding: the silent replica busy with its first request, the rest queued; the healthy one got all 8"
-is "$(tail -1 "$TMP/silent.count")" 1 "the silent replica saw one connection (one request at a time per replica)"
-[ "$(tail -1 "$TMP/silent.count")" = 1 ] || grep forward "$TMP/xmond2.log" | while read -r l; do diag "xmond 2: $l"; done
+# one request at a time: a new connection only after a request failed (its
+# 60 s passed: on a loaded machine the loop above can take that long)
+sfail=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["replicas"][0]["requests_failed"])' "$TMP/fw2.json")
+ok $([ "$scount" -ge 1 ] && [ "$scount" -le $((sfail + 1)) ] && echo 0 || echo 1) "the silent replica saw $scount connection(s), $sfail request(s) failed after 60 s: a new connection only after a failure (one request at a time)"
+[ "$scount" -ge 1 ] && [ "$scount" -le $((sfail + 1)) ] || grep forward "$TMP/xmond2.log" | while read -r l; do diag "xmond 2: $l"; done
 
 # ---- shutdown with a hung replica; the re-send period; no timer without open alerts ----
 t0=$(ms)
@@ -286,11 +290,11 @@ ok $([ $st = 0 ] && [ $((t1 - t0)) -lt 3000 ] && echo 0 || echo 1) "xmond stops 
 	--alertmanager http://127.0.0.1:${W[1]} --alertmanager-resend 1s > "$TMP/xmond2.log" 2>&1 &
 X2PID=$!
 track $X2PID
-wait_for "xmond 2 again" 10 healthy2
+wait_for "xmond 2 again" 60 healthy2
 api2() { curl -s "http://127.0.0.1:$HP2$1"; }
 rounds() { api2 /metrics | awk '$1 == "xmond_alertmanager_resends_total" {print $2}'; }
 two_rounds() { [ "$(rounds)" -ge 2 ]; }
-wait_for "two re-send rounds" 10 two_rounds
+wait_for "two re-send rounds" 60 two_rounds
 ok $? "restarted with --alertmanager-resend 1s: re-sent every second ($(rounds) rounds so far)"
 upd() { curl -s "http://127.0.0.1:${W[1]}/api/v2/alerts" | python3 -c 'import json,sys
 for a in json.load(sys.stdin):
@@ -298,7 +302,7 @@ for a in json.load(sys.stdin):
 u1=$(upd "${ids[0]}"); sleep 1.5; u2=$(upd "${ids[0]}")
 ok $([ -n "$u1" ] && [ "$u1" != "$u2" ] && echo 0 || echo 1) "the open alerts reach the replica again each round (updatedAt $u1 -> $u2)"
 id9=$(timeout 20 "$BIN/xmonctl" --server 127.0.0.1:$P2 --app-type slowtest --instance s9 raise "after the restart")
-waitw 1 20 "+$id9"
+waitw 1 60 "+$id9"
 ends=$(curl -s "http://127.0.0.1:${W[1]}/api/v2/alerts" | python3 -c 'import json,sys,datetime
 for a in json.load(sys.stdin):
     if a["labels"]["alert_id"] == sys.argv[1]:
@@ -309,7 +313,7 @@ timeout 20 "$BIN/xmonctl" --server 127.0.0.1:$P2 --app-type slowtest --instance 
 for n in 1 2 3 4 5 6 7 8; do
 	timeout 20 "$BIN/xmonctl" --server 127.0.0.1:$P2 --app-type slowtest --instance s$n clear "${ids[$((n - 1))]}" > /dev/null
 done
-waitw 1 20 "-${ids[0]}" "-${ids[7]}"
+waitw 1 60 "-${ids[0]}" "-${ids[7]}"
 r1=$(rounds); sleep 2.5; r2=$(rounds)
 is "$r2" "$r1" "every alert closed: no more re-send rounds (the timer is gone)"
 

@@ -34,6 +34,11 @@ xmond_start() {
 	PPORT=$(sed -n 's/.*protocol on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$TMP/$name.log" | tail -1)
 	HPORT=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$TMP/$name.log" | tail -1)
 }
+# wait_for evaluates its command each time: conditions over $(...) go through eval
+# gone PID: exited (absent or a zombie): its lock on the state directory is released
+gone() { [ ! -e /proc/$1 ] || grep -q '^State:[[:space:]]*Z' /proc/$1/status 2> /dev/null; }
+# kill9 PID: SIGKILL, and wait until it is really gone
+kill9() { kill -9 $1 2> /dev/null; wait_for "pid $1 gone" 20 gone $1; }
 # api PATH [curl args]: the body of an API answer
 api() { local p=$1; shift; curl -sS --max-time 10 "$@" "http://127.0.0.1:$HPORT$p"; }
 # code METHOD PATH: the status of an API answer
@@ -98,7 +103,7 @@ w100=$(wakeups_total "$TMP/w-idle100")
 # 100 status updates read (some turns read several): at most ~105 a turn
 ok $([ "${w100:-999999}" -le $((5 * 110)) ] && [ "${w100:-0}" -ge 5 ]; echo $?) \
 	"100 idle instances, 2 s interval, 10 s: $w100 wakeups (5 intervals x (heartbeat timers + 100 status reads) at most)"
-wait_for "their liveness alerts" 20 test "$(nalerts 'app_type=idle.t')" = 100
+wait_for "their liveness alerts" 20 eval 'test "$(nalerts '\''app_type=idle.t'\'')" = 100'
 wait_for "xmond asleep again" 10 all_asleep $MAINPID
 "$BIN/wakeups" $MAINPID 2 > "$TMP/w-idle2"
 is "$(wakeups_total "$TMP/w-idle2")" 0 "after they left: 0 wakeups in 2 s (no timer left behind)"
@@ -108,7 +113,7 @@ id1=$(ctl --app-type ctl.t --instance ctl1 raise "disk 3 full")
 is "$(alert_field ctl1 "$id1" message open)" "disk 3 full" "xmonctl raise: the alert is open in the API"
 is "$(alert_field ctl1 "$id1" binnable)" "False" "  not binnable"
 ctl --app-type ctl.t --instance ctl1 clear "$id1"
-wait_for "cleared" 5 test "$(alert_field ctl1 "$id1" state)" = cleared
+wait_for "cleared" 5 eval 'test "$(alert_field ctl1 "$id1" state)" = cleared'
 is "$(alert_field ctl1 "$id1" state)" "cleared" "xmonctl clear: the alert is cleared"
 is "$(alert_field ctl1 "$id1" state open)" "" "  and no longer open"
 ctl --app-type ctl.t --instance ctl1 clear 12345
@@ -140,12 +145,12 @@ exec {XRFD}<> "$TMP/xr.in"
 XRPID=$!; track $XRPID; disown $XRPID
 wait_for "xmonraise ready" 10 grep -q '^ready' "$TMP/xr.out"
 printf '%s\n' "raise 0 parent binnable" "raise 1 child binnable" "alert nb 0 0 not binnable v1" >&$XRFD
-wait_for "three alerts" 10 test "$(nalerts 'instance=agent1')" = 3
+wait_for "three alerts" 10 eval 'test "$(nalerts '\''instance=agent1'\'')" = 3'
 is "$(nalerts instance=agent1)" 3 "agent: two binnable alerts (parent and child type) and one non-binnable"
 pid_p=$(alert_field agent1 1 key); pid_c=$(alert_field agent1 2 key)
 is "$(alert_field agent1 2 app_type)/$(alert_field agent1 2 form)" "agent.never/child" "  the child-type alert arrived in the child form"
 printf '%s\n' "alert nb 0 0 not binnable v2" >&$XRFD
-wait_for "update" 10 test "$(alert_field agent1 3 message)" = "not binnable v2"
+wait_for "update" 10 eval 'test "$(alert_field agent1 3 message)" = "not binnable v2"'
 is "$(alert_field agent1 3 message)" "not binnable v2" "agent: update replaces the message"
 code POST /api/alerts/$pid_p/bin > /dev/null
 code POST /api/alerts/$pid_c/bin > /dev/null
@@ -155,14 +160,14 @@ ok $(log_has "$TMP/xr.log" "alert 1 binned" && log_has "$TMP/xr.log" "alert 2 bi
 # xmond killed and restarted on the same port under the agent: the agent
 # reconnects, its alerts are kept, a later update reaches the same alert
 nbkey=$(alert_field agent1 3 key)
-kill -9 $MAINPID; wait $MAINPID 2> /dev/null
+kill9 $MAINPID
 XLISTEN=127.0.0.1:$PPORT xmond_start main2 "$TMP/state" --down-grace 1s
 MAINPID=$XPID
 is "$(alert_field agent1 3 state)" "open" "after a kill -9 and restart the agent's open alert is there"
 is "$(alert_field agent1 1 state)" "binned" "  and the binned one is still binned"
-wait_for "agent reconnected" 20 test "$(grep -c 'logged on' "$TMP/xr.log")" -ge 2
+wait_for "agent reconnected" 20 eval 'test "$(grep -c '\''logged on'\'' "$TMP/xr.log")" -ge 2'
 printf '%s\n' "alert nb 0 0 not binnable v3" >&$XRFD
-wait_for "update after reconnect" 10 test "$(alert_field agent1 3 message)" = "not binnable v3"
+wait_for "update after reconnect" 10 eval 'test "$(alert_field agent1 3 message)" = "not binnable v3"'
 is "$(alert_field agent1 3 key)/$(alert_field agent1 3 message)" "$nbkey/not binnable v3" \
 	"the agent reconnects: its update reaches the same alert (same key)"
 is "$(jget "$(api '/api/alerts?state=all&instance=agent1')" 'len([a for a in j["alerts"] if a["source"] == "client"])')" 3 \
@@ -180,10 +185,10 @@ printf '%s\n' "alert q1 0 1500 quiet one" "alert q2 0 1500 quiet two" "clear q2"
 wait_for "q answered" 10 grep -q '^cleared q2' "$TMP/xq.out"
 sleep 0.5
 is "$(nalerts 'state=all&instance=agentq')" 0 "quiet period: nothing reaches xmond before it ends"
-wait_for "quiet alert" 10 test "$(nalerts 'instance=agentq')" = 1
+wait_for "quiet alert" 10 eval 'test "$(nalerts '\''instance=agentq'\'')" = 1'
 is "$(nalerts 'state=all&instance=agentq')" 1 "  after 1.5 s the alert still raised is open; the one cleared meanwhile never appears"
 printf '%s\n' "raise 0 b1" "raise 0 b2" "raise 0 b3" "raise 0 b4" >&$XQFD
-wait_for "id-0 alert" 10 test -n "$(alert_field agentq 0 key open)"
+wait_for "id-0 alert" 10 eval 'test -n "$(alert_field agentq 0 key open)"'
 is "$(alert_field agentq 0 message open)" "too many alerts, alerts dropped" "binnable limit 1: ids beyond it dropped, the id-0 alert arrives"
 is "$(jget "$(api '/api/alerts?instance=agentq')" 'len([a for a in j["alerts"] if a["binnable"]])')" 3 "  with two binnable alerts (more than 1, as the clients count)"
 for k in $(jget "$(api '/api/alerts?instance=agentq')" '" ".join(a["key"] for a in j["alerts"] if a["binnable"])'); do
@@ -191,7 +196,7 @@ for k in $(jget "$(api '/api/alerts?instance=agentq')" '" ".join(a["key"] for a 
 done
 wait_for "agent saw the id-0 bin" 10 log_has "$TMP/xq.log" "alert 0 binned"
 printf '%s\n' "raise 0 after the bins" >&$XQFD
-wait_for "new binnable after bins" 10 test "$(jget "$(api '/api/alerts?instance=agentq')" 'len([a for a in j["alerts"] if a["binnable"]])')" = 1
+wait_for "new binnable after bins" 10 eval 'test "$(jget "$(api '\''/api/alerts?instance=agentq'\'')" '\''len([a for a in j["alerts"] if a["binnable"]])'\'')" = 1'
 is "$(jget "$(api '/api/alerts?instance=agentq')" '[a["message"] for a in j["alerts"] if a["binnable"]][0]')" "after the bins" \
 	"binning them (id 0 too) frees the agent: the next binnable alert arrives"
 kill -9 $XQPID 2> /dev/null
@@ -210,12 +215,12 @@ exec {LVFD}<> "$TMP/lv.in"
 "$XR" --server 127.0.0.1:$PPORT --app-type live.t --instance live1 --heartbeat 1 --log "$TMP/lv.log" \
 	< "$TMP/lv.in" > "$TMP/lv.out" 2>&1 &
 LVPID=$!; track $LVPID; disown $LVPID
-wait_for "live1 up" 10 test "$(jget "$(api /api/instances)" "[i['state'] for i in j['instances'] if i['instance']=='live1'][0] if any(i['instance']=='live1' for i in j['instances']) else ''")" = up
+wait_for "live1 up" 10 eval 'test "$(jget "$(api /api/instances)" "[i['\''state'\''] for i in j['\''instances'\''] if i['\''instance'\'']=='\''live1'\''][0] if any(i['\''instance'\'']=='\''live1'\'' for i in j['\''instances'\'']) else '\'''\''")" = up'
 sleep 1.5   # one heartbeat interval: a daemon, not a one-shot client
 t0=$(date +%s.%N)
 kill -9 $LVPID
-wait_for "live1 down" 10 test "$(jget "$(api /api/instances)" "[i['state'] for i in j['instances'] if i['instance']=='live1'][0]")" = down
-wait_for "down alert" 10 test "$(alert_field live1 down state open)" = open
+wait_for "live1 down" 10 eval 'test "$(jget "$(api /api/instances)" "[i['\''state'\''] for i in j['\''instances'\''] if i['\''instance'\'']=='\''live1'\''][0]")" = down'
+wait_for "down alert" 10 eval 'test "$(alert_field live1 down state open)" = open'
 # when xmond saw it, from its log (the API polling here is slower than xmond)
 logt() { grep -h "$1" "$TMP/main2.log" | tail -1 | cut -c1-26 | python3 -c 'import sys,datetime; print(datetime.datetime.strptime(sys.stdin.read().strip(), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp())'; }
 t1=$(logt "instance live1 (live.t) down:")
@@ -231,12 +236,12 @@ is "$(code POST /api/alerts/$dkey/bin)" 409 "  binning it -> 409"
 "$XR" --server 127.0.0.1:$PPORT --app-type live.t --instance live1 --heartbeat 1 --log "$TMP/lv2.log" \
 	< "$TMP/lv.in" > "$TMP/lv2.out" 2>&1 &
 LVPID=$!; track $LVPID; disown $LVPID
-wait_for "down alert cleared" 10 test "$(alert_field live1 down state)" = cleared
+wait_for "down alert cleared" 10 eval 'test "$(alert_field live1 down state)" = cleared'
 is "$(alert_field live1 down state)" "cleared" "the instance logs on again: the liveness alert is cleared"
 kill -9 $LVPID
 
 # ---- 7b. heartbeats, status deadline, logon deadline -------------------------------
-kill -9 $MAINPID; wait $MAINPID 2> /dev/null
+kill9 $MAINPID
 XLISTEN=127.0.0.1:$PPORT xmond_start main3 "$TMP/state" --down-grace 1s --logon-timeout 2s
 MAINPID=$XPID
 peer heartbeat "$TMP/main3.log"
@@ -260,7 +265,7 @@ EPORT=$(free_port)
 EPID=$!; track $EPID; disown $EPID
 wait_for "echod logged on" 10 log_has "$TMP/echod.log" "logged on"
 python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.sendto(b"", ("127.0.0.1", int(sys.argv[1])))' $EPORT
-wait_for "echod alert" 10 test "$(nalerts 'instance=echo1')" = 1
+wait_for "echod alert" 10 eval 'test "$(nalerts '\''instance=echo1'\'')" = 1'
 ekey=$(jget "$(api '/api/alerts?instance=echo1')" 'j["alerts"][0]["key"]')
 ok $(jget "$(api '/api/alerts?instance=echo1')" 'j["alerts"][0]["message"]' | grep -q "malformed datagram"; echo $?) \
 	"echod's malformed-datagram alert is open in the API"
@@ -270,7 +275,7 @@ ok $(log_has "$TMP/echod.log" "xmon: alert [0-9]+ binned"; echo $?) "binning it 
 kill $EPID
 
 # ---- 8b. bearer token, config file ------------------------------------------------
-kill -9 $MAINPID; wait $MAINPID 2> /dev/null
+kill9 $MAINPID
 echo "0123456789abcdef0123" > "$TMP/token"
 printf '# a comment\nmax-alerts = 2\nhttp-token = %s\ndown-grace = 7s\n' "$TMP/token" > "$TMP/xmond.conf"
 XLISTEN=127.0.0.1:$PPORT xmond_start tok "$TMP/state" --config "$TMP/xmond.conf" --max-alerts 3
@@ -296,7 +301,7 @@ ok $? "a non-loopback --http with --http-token starts"
 kill $NLPID
 
 # ---- 9. durability: kill -9 at random moments -----------------------------------------
-kill -9 $MAINPID; wait $MAINPID 2> /dev/null
+kill9 $MAINPID
 DUR=$TMP/dur
 DURFLAGS=(--history 20s --compact-min 1000000 --compact-factor 1)
 xmond_start dur0 "$DUR" "${DURFLAGS[@]}"
@@ -309,7 +314,7 @@ for i in $(seq 1 10); do
 	sleep 0.$((RANDOM % 8 + 2))
 	api '/api/alerts?state=all' > "$TMP/before.json"
 	seen=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["alerts"]))' "$TMP/before.json")
-	kill -9 $XPID; wait $XPID 2> /dev/null
+	kill9 $XPID
 	kill -9 $LPID; wait $LPID 2> /dev/null
 	xmond_start dur$i "$DUR" "${DURFLAGS[@]}" || { fails=$((fails + 1)); break; }
 	api '/api/alerts?state=all' > "$TMP/after.json"
@@ -329,7 +334,7 @@ is $? 100 "a second xmond on the same state directory exits 100"
 ok $(grep -q "in use by another xmond (pid $XPID" "$TMP/second.err"; echo $?) "  naming the pid of the first"
 
 # torn tail: a record cut short at the end of the journal
-kill -9 $XPID; wait $XPID 2> /dev/null
+kill9 $XPID
 J=$(ls "$DUR"/journal.* | tail -1)
 api_before=$(cat "$TMP/after.json" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["alerts"]))')
 size0=$(stat -c %s "$J")
@@ -339,7 +344,7 @@ xmond_start torn "$DUR"
 ok $(log_has "$TMP/torn.log" "torn last record at offset $size0: 10 bytes truncated"; echo $?) "a torn last record is truncated (logged with its offset)"
 ok $(cmp -s -n $size0 "$J" "$TMP/journal.before-torn" && [ "$(od -An -tx1 -j $size0 -N 4 "$J" | tr -d ' ')" != 40000000 ]; echo $?) \
 	"  the journal is back to its last whole record (new records follow it, not the torn one)"
-kill -9 $XPID; wait $XPID 2> /dev/null
+kill9 $XPID
 
 # corrupt middle: one flipped byte, start refused naming the offset, nothing changed
 cp -a "$DUR" "$TMP/dur-copy"
@@ -376,7 +381,7 @@ is "$(ls "$DUR" | sort | tr '\n' ' ')" "$(ls "$TMP/dur-copy" | sort | tr '\n' ' 
 XLISTEN=127.0.0.1:0 xmond_start term "$TMP/state"
 nopen=$(nalerts state=open)
 kill -TERM $XPID
-wait_for "xmond stopped" 10 exited $XPID
+wait_for "xmond stopped" 10 gone $XPID
 ok $(log_has "$TMP/term.log" "xmond stopped"; echo $?) "SIGTERM: xmond stops gracefully (logged)"
 xmond_start term2 "$TMP/state"
 is "$(nalerts state=open)" "$nopen" "  and starts again with the same $nopen open alerts"

@@ -40,20 +40,24 @@ struct pcase {
 	const char *name, *text;
 	int status;
 	int close;
-	const char *body;   /* kept body */
-	size_t used;        /* bytes of text that belong to the response (0: all) */
-	int needs_eof;      /* complete only at the end of the connection */
+	const char *body; /* kept body */
+	size_t used;      /* bytes of text that belong to the response (0: all) */
+	int needs_eof;    /* complete only at the end of the connection */
 };
 
 static const struct pcase good[] = {
 	{ "empty 200", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 200, 0, "", 0, 0 },
-	{ "length body, next response left", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length:  5 \r\n\r\nhelloHTTP/1.1 200",
-	  200, 0, "hello", 0, 0 },
-	{ "chunked, extension, trailer", "HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=1\r\n world\r\n0\r\nX-T: a\r\n\r\n",
+	{ "length body, next response left",
+	  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length:  5 \r\n\r\nhelloHTTP/1.1 200", 200, 0,
+	  "hello", 0, 0 },
+	{ "chunked, extension, trailer",
+	  "HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=1\r\n world\r\n0\r\nX-T: a\r\n\r\n",
 	  400, 0, "hello world", 0, 0 },
 	{ "close-delimited HTTP/1.0", "HTTP/1.0 500 Oops\r\n\r\nbody text", 500, 1, "body text", 0, 1 },
-	{ "Connection: close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 200, 1, "ok", 0, 0 },
-	{ "1xx first", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", 200, 0, "x", 0, 0 },
+	{ "Connection: close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 200, 1, "ok", 0,
+	  0 },
+	{ "1xx first", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", 200, 0, "x", 0,
+	  0 },
 	{ "bare LF", "HTTP/1.1 200 OK\nContent-Length: 3\n\nabc", 200, 0, "abc", 0, 0 },
 	{ "204 without length", "HTTP/1.1 204 No Content\r\n\r\n", 204, 0, "", 0, 0 },
 	{ "reason-less status", "HTTP/1.1 503\r\nContent-Length: 0\r\n\r\n", 503, 0, "", 0, 0 },
@@ -120,8 +124,9 @@ static void parser_tests(void)
 			if (p.state != FR_DONE || fin || used != want_used || p.status != k->status ||
 			    (int)p.close != k->close || strcmp(p.body, k->body)) {
 				if (!bad_cuts++)
-					diag("%s, cut %zu: state %d used %zu status %d close %d body '%s' error %s", k->name,
-					     cut, p.state, used, p.status, p.close, p.body, p.error ? p.error : "-");
+					diag("%s, cut %zu: state %d used %zu status %d close %d body '%s' error %s",
+					     k->name, cut, p.state, used, p.status, p.close, p.body,
+					     p.error ? p.error : "-");
 			}
 		}
 		ok(!bad_cuts, "parser: %s, whole, at every cut and byte by byte", k->name);
@@ -135,7 +140,8 @@ static void parser_tests(void)
 			if (p.state != FR_ERROR || !p.error)
 				fails++;
 		}
-		ok(!fails, "parser refuses %.*s...", (int)strcspn(bad[c] + 17 < bad[c] + n ? bad[c] + 17 : bad[c], "\r\n"),
+		ok(!fails, "parser refuses %.*s...",
+		   (int)strcspn(bad[c] + 17 < bad[c] + n ? bad[c] + 17 : bad[c], "\r\n"),
 		   bad[c] + 17 < bad[c] + n ? bad[c] + 17 : bad[c]);
 	}
 	{
@@ -180,7 +186,7 @@ static struct fake {
 		size_t len;
 		int served;
 	} c[4];
-	char *req[MAXREQ];   /* bodies received */
+	char *req[MAXREQ]; /* bodies received */
 	int nreq, nconn;
 } FK;
 
@@ -232,7 +238,8 @@ static void fconn_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev)
 			return;
 		}
 		c->served++;
-		const char *ans = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+		const char *ans =
+			"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
 		if (write(c->fd, ans, strlen(ans)) < 0)
 			abort();
 	}
@@ -261,7 +268,9 @@ static void accept_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev)
 /* Listen on `port` (0: any); returns the port. */
 static uint16_t fake_listen(uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t l = sizeof(a);
 	int one = 1;
 
@@ -327,7 +336,7 @@ static const char *ids_of(const char *body)
 	size_t o = 0;
 
 	out[0] = 0;
-	for (const char *p = body; (p = strstr(p, "\"alert_id\":\"")); ) {
+	for (const char *p = body; (p = strstr(p, "\"alert_id\":\""));) {
 		const char *s;
 
 		p += 12;
@@ -351,8 +360,8 @@ static struct instance *IN;
 
 static void open_alert(const char *id)
 {
-	store_alert_set(IN, FORM_PARENT, xmon_str_of(id, strlen(id)), atoi(id + 1), false,
-			xmon_str_of("msg", 3), true, "test");
+	store_alert_set(IN, FORM_PARENT, xmon_str_of(id, strlen(id)), atoi(id + 1), false, xmon_str_of("msg", 3), true,
+			"test");
 }
 
 static void clear_alert(const char *id)
@@ -391,15 +400,25 @@ static void forwarder_tests(void)
 {
 	char dir[] = "/tmp/xmond-forward-test.XXXXXX", err[256], url[64];
 	struct journal *j = NULL;
-	struct store_config sc = { .down_grace_ns = 60 * LULL_NSEC_PER_SEC, .history_ns = 3600 * LULL_NSEC_PER_SEC,
-				   .max_alerts = 1000, .compact_factor = 0, .notify = notify_stub, .kick = kick_stub,
+	struct store_config sc = { .down_grace_ns = 60 * LULL_NSEC_PER_SEC,
+				   .history_ns = 3600 * LULL_NSEC_PER_SEC,
+				   .max_alerts = 1000,
+				   .compact_factor = 0,
+				   .notify = notify_stub,
+				   .kick = kick_stub,
 				   .on_alert = forward_alert };
 	const char *urls[1] = { url };
 	const char *sev[] = { "t=critical" };
-	struct forward_config fc = { .urls = urls, .nurls = 1, .severity = sev, .nseverity = 1,
-				     .external_url = "http://x.test", .resend_ns = 3600 * LULL_NSEC_PER_SEC,
-				     .timeout_ns = 300 * LULL_NSEC_PER_MSEC, .backoff_max_ns = 100 * LULL_NSEC_PER_MSEC,
-				     .queue_max = 4, .batch_max = 100 };
+	struct forward_config fc = { .urls = urls,
+				     .nurls = 1,
+				     .severity = sev,
+				     .nseverity = 1,
+				     .external_url = "http://x.test",
+				     .resend_ns = 3600 * LULL_NSEC_PER_SEC,
+				     .timeout_ns = 300 * LULL_NSEC_PER_MSEC,
+				     .backoff_max_ns = 100 * LULL_NSEC_PER_MSEC,
+				     .queue_max = 4,
+				     .batch_max = 100 };
 	uint16_t port;
 
 	for (int i = 0; i < 4; i++)
@@ -430,13 +449,13 @@ static void forwarder_tests(void)
 	clear_alert("a2");
 	stats();
 	is_int(ST.queued, 4, "queue: 4 alerts (2 open, 2 resolved)");
-	open_alert("a5");   /* drops a3, the oldest open */
-	open_alert("a6");   /* drops a4 */
-	open_alert("a7");   /* drops a5 */
-	clear_alert("a6");  /* queued already: becomes a resolve in place */
-	clear_alert("a7");  /* queue: resolves a1 a2 a6 a7 */
-	open_alert("a8");   /* no open alert to drop: a8 itself is dropped, never a resolve */
-	clear_alert("a3");  /* a resolve pushes out the oldest resolve (a1) */
+	open_alert("a5");  /* drops a3, the oldest open */
+	open_alert("a6");  /* drops a4 */
+	open_alert("a7");  /* drops a5 */
+	clear_alert("a6"); /* queued already: becomes a resolve in place */
+	clear_alert("a7"); /* queue: resolves a1 a2 a6 a7 */
+	open_alert("a8");  /* no open alert to drop: a8 itself is dropped, never a resolve */
+	clear_alert("a3"); /* a resolve pushes out the oldest resolve (a1) */
 	stats();
 	is_int(ST.queued, 4, "queue stays at its bound");
 	is_int(ST.dropped_full, 5, "drops counted: 3 oldest open, the new open one, one resolve for a newer resolve");
@@ -453,13 +472,14 @@ static void forwarder_tests(void)
 
 		for (int i = 1; i < FK.nreq; i++)
 			snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s ", ids_of(FK.req[i]));
-		ok(strstr(all, "a4:open") && strstr(all, "a5:open") && strstr(all, "a8:open") && !strstr(all, "cleared"),
+		ok(strstr(all, "a4:open") && strstr(all, "a5:open") && strstr(all, "a8:open") &&
+			   !strstr(all, "cleared"),
 		   "then the open alerts again, dropped ones included (replica back up: resync): %s", all);
 	}
 	stats();
 	ok(ST.up && ST.queued == 0 && ST.resyncs == 1, "replica up, queue empty, one resync");
-	ok(FK.nreq && strstr(FK.req[0], "\"severity\":\"critical\"") && strstr(FK.req[0], "\"link\":\"http://x.test/?alert=") &&
-		   strstr(FK.req[0], "\"alertname\":\"xmon\""),
+	ok(FK.nreq && strstr(FK.req[0], "\"severity\":\"critical\"") &&
+		   strstr(FK.req[0], "\"link\":\"http://x.test/?alert=") && strstr(FK.req[0], "\"alertname\":\"xmon\""),
 	   "labels and annotations rendered (severity map, link)");
 
 	/* ---- batching: many changes in one turn, at most batch_max per request ---- */

@@ -107,6 +107,8 @@ async function run(x, browser) {
 	const again = await req(x, 'GET', '/app.js', { 'If-None-Match': js.headers.etag || '"none"' });
 	ok(js.headers.etag && again.status === 304, 'app.js has an ETag and revalidates to 304 (' + js.headers.etag + ', ' + again.status + ')');
 
+	await eventStream(x);
+
 	const page = await newPage(browser, x.url + '/');
 	ok(true, 'the page loads and reads the API');
 
@@ -252,7 +254,12 @@ async function run(x, browser) {
 	ok(/reconnecting/i.test(await page.textContent('#conn')) && await page.isVisible('#conn'), 'xmond stopped: the page says it is reconnecting');
 	await x.start();
 	await page.waitForFunction(() => document.documentElement.dataset.conn === 'live', null, { timeout: 15000 });
-	await page.waitForFunction((n) => document.querySelectorAll('#groups li.alert').length === n, before.length, { timeout: 5000 }).catch(() => {});
+	await page.waitForFunction((n) => document.querySelectorAll('#groups li.alert').length === n, before.length, { timeout: 10000 }).catch(async () =>
+		diag('page after the restart: ' + JSON.stringify(await page.evaluate(() => ({
+			error: document.getElementById('error').textContent, open: window.xmon.state.open.size, lastId: window.xmon.state.lastId,
+			loading: window.xmon.state.loading, rows: document.querySelectorAll('#groups li.alert').length,
+			groups: document.querySelectorAll('#groups .inst').length,
+		})))));
 	is(await openKeys(page), before, 'xmond back: the same open alerts (' + before.length + ')');
 	is(await page.$$eval('#recent li', (ls) => ls.map((l) => l.dataset.key)), recentBefore, 'and the same recent list');
 	ok(await page.evaluate(() => window.__sameDocument === true), 'without a reload');
@@ -267,6 +274,59 @@ async function run(x, browser) {
 	await screenshots(browser);
 	await bearer(browser);
 	await many(browser);
+}
+
+// Read /api/events for `ms` with Last-Event-ID `last` (undefined: none):
+// the events, parsed.
+function sse(x, last, ms) {
+	return new Promise((res, rej) => {
+		const evs = [];
+		let buf = '';
+		const r = require('http').get({ host: '127.0.0.1', port: x.hport, path: '/api/events', headers: last === undefined ? {} : { 'Last-Event-ID': last } }, (resp) => {
+			evs.status = resp.statusCode;
+			evs.type = resp.headers['content-type'];
+			resp.on('data', (d) => {
+				buf += d;
+				let i;
+				while ((i = buf.indexOf('\n\n')) >= 0) {
+					const ev = {};
+					for (const line of buf.slice(0, i).split('\n')) {
+						const c = line.indexOf(': ');
+						if (c > 0) ev[line.slice(0, c)] = line.slice(c + 2);
+					}
+					buf = buf.slice(i + 2);
+					if (ev.event) evs.push(ev);
+				}
+			});
+			setTimeout(() => { r.destroy(); res(evs); }, ms);
+		});
+		r.on('error', rej);
+	});
+}
+
+// /api/events on the wire: hello, replay from Last-Event-ID, resync
+async function eventStream(x) {
+	const h = await sse(x, undefined, 300);
+	is([h.status, (h.type || '').split(';')[0], h.length && h[0].event], [200, 'text/event-stream', 'hello'], 'GET /api/events: a stream that starts with hello');
+	const id0 = h[0].id;
+	ok(/^[0-9a-f]{16}-\d+$/.test(id0), 'ids are <boot>-<seq>: ' + id0);
+	// a stream must have been open lately for events to be kept: open one
+	const live = sse(x, id0, 1500);
+	await sleep(100);
+	await raise(x, 'sse', 'sse-1', 'first');
+	await raise(x, 'sse', 'sse-1', 'second');
+	const got = (await live).filter((e) => e.event === 'alert').map((e) => JSON.parse(e.data).message);
+	is(got, ['first', 'second'], 'an open stream gets each change as an alert event');
+	const replay = await sse(x, id0, 300);
+	is(replay.filter((e) => e.event === 'alert').map((e) => JSON.parse(e.data).message), ['first', 'second'],
+		'reconnecting with Last-Event-ID replays what was missed, in order');
+	ok(!replay.some((e) => e.event === 'hello' || e.event === 'resync'), 'and nothing else');
+	const seqs = replay.map((e) => +e.id.split('-')[1]);
+	ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]), 'with increasing ids');
+	const lastId = replay[replay.length - 1].id;
+	is((await sse(x, lastId, 200)).map((e) => e.event), [], 'up to date: nothing to replay');
+	for (const bad of ['0000000000000000-1', 'garbage', lastId.split('-')[0] + '-999999999', 'x'.repeat(300)])
+		is((await sse(x, bad, 200)).map((e) => e.event), ['resync'], 'Last-Event-ID ' + JSON.stringify(bad.slice(0, 40)) + ': resync');
 }
 
 // A group shows its newest 100 alerts and offers the rest on request; an
@@ -354,7 +414,7 @@ async function bearer(browser) {
 async function screenshots(browser) {
 	fs.mkdirSync(ART, { recursive: true });
 	const y = new Xmond('shots');
-	await y.start();
+	await y.start(['--down-grace', '1h']);   // the down instance without its liveness alert
 	try {
 		const insts = [['echod', 'edge-fra-1'], ['echod', 'edge-fra-2'], ['echod', 'edge-ams-1'], ['ternfs-shard', 'shard-017'],
 			['ternfs-shard', 'shard-018'], ['ternfs-cdc', 'cdc-primary'], ['backup', 'nightly-db']];
@@ -396,6 +456,16 @@ async function screenshots(browser) {
 				is(p.bad, [], name + ' ' + scheme + ': no errors');
 				await p.context().close();
 			}
+		}
+		// the detail view of the multi-line alert
+		{
+			const p = await newPage(browser, y.url + '/?q=replay');
+			await p.click('#groups a.msg');
+			await p.waitForFunction(() => document.getElementById('d-hist').children.length > 0, null, { timeout: 5000 });
+			const file = path.join(ART, 'xmond-detail-laptop-light.png');
+			await p.screenshot({ path: file });
+			ok(/CRC mismatch\n/.test(await p.textContent('#d-msg')), 'detail: the multi-line message as a block; ' + path.relative(process.cwd(), file));
+			await p.context().close();
 		}
 		// keyboard: "/" focuses the text filter, typing filters, the URL keeps it
 		const p = await newPage(browser, y.url + '/');

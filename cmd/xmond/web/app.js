@@ -63,6 +63,14 @@ function age(t, now) {
 	return Math.floor(h / 24) + 'd ' + (h % 24) + 'h';
 }
 
+// local wall-clock time, with the date when it is not today
+function clock(t, now) {
+	const d = new Date(t);
+	const hm = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+	if (d.toDateString() === new Date(now).toDateString()) return hm;
+	return d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + hm;
+}
+
 // ---- HTTP ------------------------------------------------------------------
 
 function headers(extra) {
@@ -507,7 +515,7 @@ function renderDown() {
 		li.append(el('strong', '', String(i.instance)), ' ', el('span', 'muted', String(i.app_type)));
 		const s = downSince(i);
 		if (s) {
-			const t = el('time', 'since', ' down for ' + age(ms(s), now) + ', since ' + new Date(ms(s)).toLocaleString());
+			const t = el('time', 'since', ' down for ' + age(ms(s), now) + ', since ' + clock(ms(s), now));
 			t.dateTime = s;
 			t.title = 'since ' + s;
 			li.append(t);
@@ -647,6 +655,14 @@ async function loadSnapshot() {
 	}
 }
 
+// Read the API, and again a second later while it fails and the stream
+// that asked for it is still the current one.
+function snapshot(stream) {
+	loadSnapshot().catch((e) => {
+		if (e.status !== 401 && S.stream === stream && stream) setTimeout(() => { if (S.stream === stream) snapshot(stream); }, 1000);
+	});
+}
+
 // ---- server-sent events ----------------------------------------------------
 //
 // Read with fetch() rather than EventSource, so the bearer token can go
@@ -663,7 +679,7 @@ function onEvent(kind, data, id) {
 	if (id !== undefined) S.lastId = id;
 	if (kind === 'hello' || kind === 'resync') {
 		if (kind === 'resync') session().catch(() => {});
-		loadSnapshot().catch(() => {});
+		snapshot(S.stream);
 		return;
 	}
 	if (S.buffer) { S.buffer.push({ kind, data }); return; }
