@@ -3,7 +3,10 @@
 #   make check           all tests (TAP, run by prove) on that build
 #   make SAN=1 check     the same suite with ASan+UBSan on glibc, in build/san/
 #   make CC=clang        clang with musl's headers, linked by musl-gcc
-#   make bench           side-by-side benchmarks
+#   make bench           side-by-side benchmarks (installs the peers' packages as root)
+#   make lint            close-on-exec, the module layering, headers as C++
+#   make format-check    lines clang-format would change (.clang-format)
+#   make fuzz            fuzz/run: every parser's libFuzzer harness, FUZZ_SECONDS each
 #   make install PREFIX=/usr/local DESTDIR=
 # V=1 shows the commands.
 
@@ -68,7 +71,7 @@ SYSH_SRCS  := $(wildcard tests/sys/*.c)
 SYSH_BINS  := $(SYSH_SRCS:tests/sys/%.c=$(O)/tests/sys/%)
 SYS_TESTS  := $(wildcard tests/sys/*.t)
 
-.PHONY: all check bench install lint clean musl-toolchain
+.PHONY: all check bench install lint format-check fuzz clean musl-toolchain
 .DEFAULT_GOAL := all
 .SECONDEXPANSION:
 .SECONDARY:
@@ -130,13 +133,142 @@ $(O)/obj/tests/%.o: ALL_CFLAGS += -Itests
 check: all $(UNIT_BINS) $(SYSH_BINS)
 	LULL_BUILD=$(abspath $(O)) LULL_SAN=$(SAN) prove --exec '' --timer $(PROVE_FLAGS) $(UNIT_BINS) $(SYS_TESTS)
 
-bench: all $(SYSH_BINS)
-	LULL_BUILD=$(abspath $(O)) bench/run
+# ---- benchmarks (bench/README.md) ----
+# `make bench` installs the peers' Debian packages listed in bench/deps
+# when run as root on Debian (as `make` does musl-tools), or says which
+# are missing; then builds every program of bench/ into $(O)/bench/ and
+# runs bench/run, which runs every bench/*.sh and checks bench/goals.
+# `make bench BENCH="log xmon"` runs only those scripts.
+#
+# A bench/*.c is a lull program: static musl against liblull.a, as the
+# release is. The programs below are the peers' (glibc, gcc or g++), each
+# with its pkg-config module ("-": none); one whose module is missing is
+# not built, and its rows say why.
+BENCH_PEERS := ready:- term_driver:- idle_stopflag:- log_fprintf:- idle_uv:libuv idle_event:libevent \
+	idle_sdevent:libsystemd log_log4c:log4c log_spdlog:spdlog
+BENCH_PEER_NAMES := $(foreach p,$(BENCH_PEERS),$(firstword $(subst :, ,$(p))))
+BENCH_LULL := $(filter-out $(BENCH_PEER_NAMES),$(basename $(notdir $(wildcard bench/*.c))))
+# Variants of lull programs: crash_g keeps its debug info (file:line in
+# reports), crash_pad adds ~1 MB of generated code for crash_init(), echod
+# with and without the crash reporter linked.
+BENCH_VARIANTS := crash_g crash_pad echod_crash echod_nocrash
+BENCH_AVAIL = $(foreach p,$(BENCH_PEERS),$(if $(call bench_have,$(lastword $(subst :, ,$(p)))),$(firstword $(subst :, ,$(p)))))
+bench_have = $(if $(filter -,$(1)),y,$(shell pkg-config --exists $(1) 2>/dev/null && echo y))
+BENCH_CFLAGS := -std=gnu17 -O2 -Wall -Wextra -D_GNU_SOURCE -pthread -Ibench
+BENCH_LULL_LD := -static -Wl,--eh-frame-hdr -Wl,--build-id
+CRASH_PAD_FUNCS := 3584
 
+.PHONY: bench bench-deps bench-progs
+bench:
+ifeq ($(SAN),1)
+	@echo "make bench measures the release build: run it without SAN=1" >&2; exit 100
+else
+	@$(MAKE) --no-print-directory bench-deps
+	@$(MAKE) --no-print-directory -k bench-progs || \
+	  echo "bench: some programs did not build (above); their rows will say so" >&2
+	LULL_BUILD=$(abspath $(O)) bench/run $(BENCH)
+endif
+
+bench-deps:
+	@missing=; \
+	while read -r deb check _; do \
+	  case $$deb in ''|'#'*) continue ;; esac; \
+	  case $$check in \
+	  cmd:*) command -v "$${check#cmd:}" >/dev/null 2>&1 ;; \
+	  pc:*) pkg-config --exists "$${check#pc:}" 2>/dev/null ;; \
+	  esac || missing="$$missing $$deb"; \
+	done < bench/deps; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "bench: installing the peers' packages:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	  echo "bench: could not install$$missing: their rows will say skipped" >&2; \
+	else \
+	  echo "bench: not installed:$$missing (Debian packages; make bench as root installs them): their rows will say skipped" >&2; \
+	fi
+
+bench-progs: all $(BENCH_LULL:%=$(O)/bench/%) $(BENCH_VARIANTS:%=$(O)/bench/%) $(BENCH_AVAIL:%=$(O)/bench/%)
+
+$(O)/bench/%: bench/%.c $(LIBA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -Iinclude -o $@ $< $(LIBA)
+	$(Q)strip --strip-debug $@
+
+$(O)/bench/crash_g: bench/crash.c $(LIBA)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -g -Iinclude -o $@ $< $(LIBA)
+
+$(O)/bench/crash_pad.s: bench/crash_pad.awk
+	@mkdir -p $(@D)
+	$(Q)awk -v n=$(CRASH_PAD_FUNCS) -f $< > $@
+
+$(O)/bench/crash_pad: bench/crash.c $(O)/bench/crash_pad.s $(LIBA)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -DCRASH_PADDED -Iinclude -o $@ $< $(O)/bench/crash_pad.s $(LIBA)
+	$(Q)strip --strip-debug $@
+
+# echod as `make` links it (static, --eh-frame-hdr), and again with its
+# crash_init() call renamed to a stub, so the reporter is not linked.
+$(O)/bench/echod_crash: $(wildcard examples/echod/*.c) $(LIBA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -Iinclude -o $@ $(filter %.c,$^) $(LIBA)
+	$(Q)strip --strip-debug $@
+
+$(O)/bench/echod_nocrash: $(wildcard examples/echod/*.c) $(LIBA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)printf '#include <errno.h>\nint bench_crash_init_off(void);\nint bench_crash_init_off(void) { return -ENOSYS; }\n' > $@.stub.c
+	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -Iinclude -Dcrash_init=bench_crash_init_off -o $@ \
+	  $(filter %.c,$^) $@.stub.c $(LIBA)
+	$(Q)rm -f $@.stub.c
+	$(Q)strip --strip-debug $@
+
+# The peers: glibc, dynamic, as their packages are meant to be used.
+define bench_peer
+$(O)/bench/$(1): $(wildcard bench/$(1).c bench/$(1).cc) $(wildcard bench/*.h)
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$(if $(filter %.cc,$(wildcard bench/$(1).cc)),g++ -std=gnu++17 $$(filter-out -std=gnu17,$$(BENCH_CFLAGS)),gcc $$(BENCH_CFLAGS)) \
+	  $(if $(filter-out -,$(2)),$$$$(pkg-config --cflags $(2))) -o $$@ $$< $(if $(filter-out -,$(2)),$$$$(pkg-config --libs $(2)))
+endef
+$(foreach p,$(BENCH_PEERS),$(eval $(call bench_peer,$(firstword $(subst :, ,$(p))),$(lastword $(subst :, ,$(p))))))
+
+# Descriptors without close-on-exec; the module graph (scripts/check-layers:
+# no circle, nothing including a module above it); every public header
+# compiles as C++ (extern "C", no C-only constructs) when a C++ compiler is
+# there.
+CXX_CHECK := $(firstword $(shell command -v g++ clang++ 2>/dev/null))
 lint:
 	@! grep -nE '\b(pipe|epoll_create|accept|signalfd|eventfd|timerfd_create|inotify_init|socket|open|dup)\(' \
 	  lib/*.c cmd/*/*.c examples/*/*.c | grep -vE 'CLOEXEC|O_CLOEXEC|^\S+:\s*(//|\*|/\*)' \
 	  || { echo "lint: descriptors above lack close-on-exec" >&2; false; }
+	@scripts/check-layers
+ifneq ($(CXX_CHECK),)
+	@for h in include/lull/*.h; do \
+	  printf '#include "lull/%s"\nint main() { return 0; }\n' "$${h##*/}" | \
+	    $(CXX_CHECK) -std=c++23 -Wall -Werror -Iinclude -fsyntax-only -x c++ - || \
+	    { echo "lint: $$h does not compile as C++" >&2; exit 1; }; \
+	done
+endif
+
+# Lines of lull's own C files that clang-format (.clang-format) would
+# change; fuzz corpora and generated files are not C. Nothing is rewritten.
+FORMAT_FILES = $(filter %.c %.h %.cc,$(shell git ls-files 2>/dev/null || find lib include cmd examples tests bench fuzz -type f))
+format-check:
+	@command -v clang-format >/dev/null || { echo "format-check: clang-format not found (Debian: clang-format)" >&2; exit 111; }
+	@n=0; for f in $(FORMAT_FILES); do \
+	  c=$$(clang-format --style=file "$$f" | diff "$$f" - | grep -c '^<'); \
+	  [ "$$c" = 0 ] || { echo "$$f: $$c line(s)"; n=$$((n + c)); }; \
+	done; \
+	echo "format-check: $$n line(s) would change (clang-format -i FILE applies it)"; [ "$$n" = 0 ]
+
+# Every parser's libFuzzer harness (clang, ASan, UBSan), FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/run $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/lull

@@ -6,7 +6,7 @@
  * on /dev/null. Once CMD sends READY=1, writes its PID to PIDFILE (atomically,
  * through a rename), then waits for it and exits with its status (128+N if
  * killed by signal N). 111 if CMD cannot start or is not ready within 5 s.
- * bench/run uses it to measure only daemons that are up. No global state.
+ * bench/idle.sh uses it to measure only daemons that are up. No global state.
  */
 #include <fcntl.h>
 #include <signal.h>

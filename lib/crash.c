@@ -6,13 +6,23 @@
  * dump. Everything the handlers touch is async-signal-safe: raw syscalls,
  * stack buffers, atomics and data mapped at init.
  *
- * Order of a report: header, registers, the crashing thread's frames from
- * the interrupted context, the addr2line line, then each other thread's
- * frames (asked by a signal per tid, one at a time, each bounded in time),
- * then the end line. A second thread crashing meanwhile waits for the
- * first report, writes its own, and the process dies with the first
- * signal.
+ * Order of a report: the first crasher stops every other thread (a signal
+ * per tid; each waits in dump_handler), so that nothing else reaches the
+ * log meanwhile; then the header, registers, the crashing thread's frames
+ * from the interrupted context, the addr2line line, then each stopped
+ * thread's frames (one at a time, each bounded in time), then the end
+ * line. A second thread crashing meanwhile waits for the first report,
+ * writes its own, and the process dies with the first signal.
+ *
+ * Every wait and the final re-raise are system calls made inline here,
+ * in functions with CFI, and a thread stopped inside libc code without
+ * CFI has its signal frame pointed at its nearest caller with CFI: gdb
+ * on the core then shows each thread where it was.
  */
+#if !defined(__x86_64__)
+#error "lull's crash reports are x86-64 only: the unwinder decodes x86-64 calls and reads its ucontext registers"
+#endif
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -33,6 +43,7 @@
 #include "lineinfo.h"
 #include "lull/crash.h"
 #include "lull/log.h"
+#include "lull/time.h"
 #include "symbolize.h"
 #include "unwind.h"
 
@@ -42,22 +53,13 @@
 #define MAX_STEPS 100000
 #define DUMP_TIMEOUT_NS (100 * 1000 * 1000)
 #define CRASHER_WAIT_NS (2000LL * 1000 * 1000)
+#define MAX_CRASHERS 16   /* later crashers remembered by tid (named, not asked) */
 
 static struct sym_table syms;
 static atomic_bool installed;
 static int sig_dump;
 
-static atomic_int owner;               /* tid writing a report, 0 if none */
 static atomic_uint report_lines;       /* lines written: progress, for waiting crashers */
-static atomic_int crashers;            /* threads that crashed */
-static atomic_int reports_done;
-static atomic_int first_tid;
-static sigjmp_buf recover;
-static volatile sig_atomic_t recover_armed, nested;
-
-static atomic_int dump_tid, dump_state; /* 1 asked, 2 writing, 3 done, 4 abandoned */
-static sigjmp_buf dump_recover;         /* one dump at a time: for a fault in dump_handler */
-static volatile sig_atomic_t dump_recovering;
 
 static __thread uintptr_t stack_lo, stack_hi;
 static __thread void *altstack;
@@ -223,7 +225,6 @@ static const char *how_tag(enum unwind_how how)
 	case UW_HOW_SCAN: return " [scan]";
 	case UW_HOW_SP: return " [sp]";
 	case UW_HOW_FP: return " [fp]";
-	case UW_HOW_GUESS: return " [guess]";
 	default: return "";
 	}
 }
@@ -235,7 +236,7 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how, int sigreturn, int tainted)
+static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how, int sigreturn)
 {
 	struct out o = { .n = 0 };
 	uintptr_t lookup = exact ? pc : pc - 1, start = 0;
@@ -284,8 +285,6 @@ static void print_frame(int n, uint64_t pc, int exact, enum unwind_how how, int 
 	if (sigreturn)
 		out_str(&o, " <signal handler called>");
 	out_str(&o, how_tag(how));
-	if (tainted && how != UW_HOW_GUESS)
-		out_str(&o, " [after guess]");
 	out_flush(&o);
 }
 
@@ -319,7 +318,7 @@ static int print_backtrace(const ucontext_t *uc, uint64_t *a2l, int *na2l)
 			out_flush(&o);
 			repeats = 0;
 		}
-		print_frame(n, pc, c.exact_pc, c.how, unwind_is_sigreturn(&c, pc), c.tainted);
+		print_frame(n, pc, c.exact_pc, c.how, unwind_is_sigreturn(&c, pc));
 		m = sym_module_of(&syms, c.exact_pc ? pc : pc - 1);
 		if (a2l && m == &syms.mod[0] && *na2l < MAX_FRAMES)
 			a2l[(*na2l)++] = (c.exact_pc ? pc : pc - 1) - m->bias;
@@ -335,7 +334,16 @@ static int print_backtrace(const ucontext_t *uc, uint64_t *a2l, int *na2l)
 		out_str(&o, " more times");
 		out_flush(&o);
 	}
-	if (r < 0) {
+	if (r == -2) {
+		struct out o = { .n = 0 };
+		uint64_t pc = c.reg[UW_RIP];
+		const char *name = sym_lookup(&syms, c.exact_pc ? pc : pc - 1, NULL);
+
+		out_str(&o, "    (no return address on the stack validates as a call to ");
+		out_str(&o, name ? name : "the code at the last pc");
+		out_str(&o, ": no further frames are shown)");
+		out_flush(&o);
+	} else if (r < 0) {
 		struct out o = { .n = 0 };
 
 		out_str(&o, "    (no further frames could be found)");
@@ -404,33 +412,43 @@ static void print_thread_title(const char *prefix, pid_t tid, const char *suffix
 	out_flush(&o);
 }
 
-/* ---- futex helpers ---------------------------------------------------------- */
+/* ---- system calls made here ------------------------------------------------ */
 
-static int futex_wait(atomic_int *w, int val, int64_t ns)
+/* A system call made right here rather than through libc's syscall():
+ * Debian's musl has no unwind tables, so a thread that waits or dies in
+ * libc shows in gdb as `syscall () / ??`. Inlined into a function of ours
+ * (which has CFI), the core shows that function, the handler, the signal
+ * frame and the interrupted code. */
+static inline long raw_syscall4(long n, long a, long b, long c, long d)
 {
-	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+	register long r10 __asm__("r10") = d;
+	long ret;
 
-	return (int)syscall(SYS_futex, (int *)w, FUTEX_WAIT_PRIVATE_, val, &ts, NULL, 0);
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* Wait while *w == val, at most ns (forever if ns < 0). */
+static void futex_wait(atomic_int *w, int val, int64_t ns)
+{
+	struct timespec ts = { ns / LULL_NSEC_PER_SEC, ns % LULL_NSEC_PER_SEC };
+
+	raw_syscall4(SYS_futex, (long)w, FUTEX_WAIT_PRIVATE_, val, ns < 0 ? 0 : (long)&ts);
 }
 
 static void futex_wake(atomic_int *w)
 {
-	syscall(SYS_futex, (int *)w, FUTEX_WAKE_PRIVATE_, INT32_MAX, NULL, NULL, 0);
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	raw_syscall4(SYS_futex, (long)w, FUTEX_WAKE_PRIVATE_, INT32_MAX, 0);
 }
 
 /* Wait while *w == val, at most until deadline. */
 static void wait_while(atomic_int *w, int val, int64_t deadline)
 {
 	for (;;) {
-		int64_t left = deadline - mono_ns();
+		int64_t left = deadline - time_mono_ns();
 
 		if (atomic_load(w) != val || left <= 0)
 			return;
@@ -438,45 +456,89 @@ static void wait_while(atomic_int *w, int val, int64_t deadline)
 	}
 }
 
+/* Stay here until the process dies: a thread that went back to work could
+ * log into the report, exit the process with a clean status, or change
+ * the state the core dump is about to capture. */
+static __attribute__((noinline)) void freeze(void)
+{
+	for (;;)
+		raw_syscall4(SYS_pause, 0, 0, 0, 0);
+}
+
+/* Make the core show a thread stopped in code without CFI at its nearest
+ * caller that has CFI (see unwind_cfi_anchor); only for a context the
+ * handler never returns to. */
+static void anchor_for_core(ucontext_t *uc)
+{
+	struct unwind_cursor c;
+
+	unwind_init(&c, &syms, uc, stack_lo, stack_hi);
+	unwind_cfi_anchor(&c, uc->uc_mcontext.gregs);
+}
+
 /* ---- the other threads -------------------------------------------------------- */
 
+/* The handshake with one other thread (dump_tid) writing its stack. */
+enum dump_state {
+	DUMP_IDLE,
+	DUMP_ASKED,       /* its turn: dump_tid may start */
+	DUMP_WRITING,     /* it took its turn */
+	DUMP_DONE,
+	DUMP_ABANDONED,   /* it did not answer in time: it must not write */
+};
+
+static atomic_int freezing;             /* the first crasher stops the others */
+static atomic_int frozen;               /* threads that stopped in dump_handler */
+static atomic_int dump_tid, dump_state;
+static sigjmp_buf dump_recover;         /* one dump at a time: for a fault in dump_handler */
+static volatile sig_atomic_t dump_recovering;
+static pid_t crasher_tids[MAX_CRASHERS];
+
+/* sig_dump: stop at once (so that nothing this thread logs lands inside
+ * the report), write the own stack when the crasher says so, then stay
+ * frozen. */
 static void dump_handler(int sig, siginfo_t *si, void *ctx)
 {
-	int saved = errno, expect = 1;
+	int saved = errno;
+	pid_t self = lull_gettid();
 
 	(void)sig;
-	if (si->si_code != SI_TKILL || si->si_pid != getpid() || atomic_load(&dump_tid) != lull_gettid() ||
-	    !atomic_compare_exchange_strong(&dump_state, &expect, 2)) {
+	if (si->si_code != SI_TKILL || si->si_pid != getpid() || !atomic_load(&freezing)) {
 		errno = saved;
 		return;
 	}
-	print_thread_title("*** backtrace of thread ", lull_gettid(), ":");
+	atomic_fetch_add(&frozen, 1);
+	futex_wake(&frozen);
+	for (;;) {
+		int t = atomic_load(&dump_tid), expect = DUMP_ASKED;
+
+		if (t == self && atomic_compare_exchange_strong(&dump_state, &expect, DUMP_WRITING))
+			break;
+		futex_wait(&dump_tid, t, -1);
+	}
+	print_thread_title("*** backtrace of thread ", self, ":");
 	dump_recovering = 0;
-	if (sigsetjmp(dump_recover, 1) == 0)
+	if (sigsetjmp(dump_recover, 1) == 0) {
 		print_backtrace(ctx, NULL, NULL);
-	else
+		anchor_for_core(ctx);
+	} else {
 		print_raw(ctx);
-	atomic_store(&dump_state, 3);
+	}
+	atomic_store(&dump_state, DUMP_DONE);
 	futex_wake(&dump_state);
-	/* Stay frozen until the process dies: a thread that went back to
-	 * work could exit the process with a clean status, or change the
-	 * state the core dump is about to capture. */
-	for (;;)
-		pause();
-	errno = saved;
+	freeze();
 }
 
-static int is_crasher(pid_t tid, const pid_t *list, int n)
+static int is_crasher(pid_t tid)
 {
-	for (int i = 0; i < n; i++)
-		if (list[i] == tid)
+	for (int i = 0; i < MAX_CRASHERS; i++)
+		if (crasher_tids[i] == tid)
 			return 1;
 	return 0;
 }
 
-static pid_t crasher_tids[16];
-
-static void dump_other_threads(pid_t self)
+/* Call fn(tid, arg) for every thread of the process but self. */
+static void for_each_thread(pid_t self, void (*fn)(pid_t, void *), void *arg)
 {
 	char buf[4096];
 	int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -498,32 +560,79 @@ static void dump_other_threads(pid_t self)
 				break;
 			for (const char *p = d->name; *p >= '0' && *p <= '9'; p++)
 				tid = tid * 10 + (*p - '0');
-			if (tid <= 0 || tid == self)
-				continue;
-			if (is_crasher(tid, crasher_tids, 16)) {
-				print_thread_title("*** thread ", tid, " crashed too: its report follows");
-				continue;
-			}
-			atomic_store(&dump_tid, tid);
-			atomic_store(&dump_state, 1);
-			if (syscall(SYS_tgkill, getpid(), tid, sig_dump) < 0)
-				continue;
-			int64_t deadline = mono_ns() + DUMP_TIMEOUT_NS;
-			wait_while(&dump_state, 1, deadline);
-			int expect = 1;
-			if (atomic_compare_exchange_strong(&dump_state, &expect, 4)) {
-				print_thread_title("*** thread ", tid, " did not answer within 100 ms");
-				continue;
-			}
-			/* it is writing: let it finish, bounded too */
-			wait_while(&dump_state, 2, mono_ns() + 10 * DUMP_TIMEOUT_NS);
+			if (tid > 0 && tid != self)
+				fn(tid, arg);
 		}
 	}
 	close(fd);
+}
+
+static void stop_one(pid_t tid, void *arg)
+{
+	if (!is_crasher(tid) && syscall(SYS_tgkill, getpid(), tid, sig_dump) == 0)
+		(*(int *)arg)++;
+}
+
+/* Before the first line of the report: signal every other thread and wait
+ * (bounded) until each has stopped in dump_handler. */
+static void stop_other_threads(pid_t self)
+{
+	int sent = 0;
+	int64_t deadline = time_mono_ns() + DUMP_TIMEOUT_NS;
+
+	atomic_store(&freezing, 1);
+	for_each_thread(self, stop_one, &sent);
+	for (;;) {
+		int n = atomic_load(&frozen);
+
+		if (n >= sent || time_mono_ns() >= deadline)
+			break;
+		futex_wait(&frozen, n, deadline - time_mono_ns());
+	}
+}
+
+/* One thread's turn to write its stack into the report. */
+static void dump_one(pid_t tid, void *arg)
+{
+	int expect = DUMP_ASKED;
+
+	(void)arg;
+	if (is_crasher(tid)) {
+		print_thread_title("*** thread ", tid, " crashed too: its report follows");
+		return;
+	}
+	atomic_store(&dump_state, DUMP_ASKED);
+	atomic_store(&dump_tid, tid);
+	futex_wake(&dump_tid);
+	/* one not stopped yet (started meanwhile, or slow) gets another try */
+	syscall(SYS_tgkill, getpid(), tid, sig_dump);
+	wait_while(&dump_state, DUMP_ASKED, time_mono_ns() + DUMP_TIMEOUT_NS);
+	if (atomic_compare_exchange_strong(&dump_state, &expect, DUMP_ABANDONED)) {
+		print_thread_title("*** thread ", tid, " did not answer within 100 ms");
+		return;
+	}
+	/* it is writing: let it finish, bounded too */
+	wait_while(&dump_state, DUMP_WRITING, time_mono_ns() + 10 * DUMP_TIMEOUT_NS);
+}
+
+static void dump_other_threads(pid_t self)
+{
+	for_each_thread(self, dump_one, NULL);
 	atomic_store(&dump_tid, 0);
+	futex_wake(&dump_tid);
 }
 
 /* ---- the crash handler --------------------------------------------------------- */
+
+static atomic_int owner;               /* tid writing a report, 0 if none */
+static atomic_uint report_lines;       /* lines written: progress, for waiting crashers */
+static atomic_int crashers;            /* threads that crashed after the first */
+static atomic_int reports_done;
+static atomic_int first_tid;
+static sigjmp_buf recover;
+static volatile sig_atomic_t recover_armed, nested;
+
+enum turn { TURN_FIRST, TURN_LATER, TURN_GIVE_UP };
 
 static void header(int sig, const siginfo_t *si, pid_t tid)
 {
@@ -568,7 +677,19 @@ static void header(int sig, const siginfo_t *si, pid_t tid)
 	}
 }
 
-static void reraise(int sig, const siginfo_t *si)
+/* A fault re-executes its instruction when the handler returns; a signal
+ * that was sent (kill, raise, abort) must be sent again. */
+static bool refaults(int sig, const siginfo_t *si)
+{
+	return si->si_code > 0 && sig != SIGTRAP && sig != SIGABRT && sig != SIGSYS;
+}
+
+/* Restore the default action and die of sig. For a fault, return: the
+ * instruction faults again and the core shows it on top. Otherwise send
+ * the signal again from here, a function with CFI: the core shows this
+ * function, crash_handler, <signal handler called>, then the interrupted
+ * code (or its nearest caller with CFI: anchor_in_report). */
+static void die_with_signal(int sig, const siginfo_t *si)
 {
 	struct sigaction sa;
 	sigset_t set;
@@ -576,86 +697,85 @@ static void reraise(int sig, const siginfo_t *si)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	sigaction(sig, &sa, NULL);
-	/* A fault re-executes the instruction and faults again, so the core
-	 * shows the faulting instruction on top; sent signals are re-sent. */
-	if (si->si_code > 0 && sig != SIGTRAP && sig != SIGABRT && sig != SIGSYS)
+	if (refaults(sig, si))
 		return;
 	sigemptyset(&set);
 	sigaddset(&set, sig);
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
-	syscall(SYS_tgkill, getpid(), lull_gettid(), sig);
+	raw_syscall4(SYS_tgkill, getpid(), lull_gettid(), sig, 0);
+	freeze();   /* not reached: the signal kills the process */
 }
 
-static void crash_handler(int sig, siginfo_t *si, void *ctx)
+/* anchor_for_core for the crashing thread, which holds the report: a
+ * fault inside degrades to leaving the context as it is. */
+static void anchor_in_report(ucontext_t *uc)
 {
-	ucontext_t *uc = ctx;
-	pid_t tid = lull_gettid();
-	int expect = 0, first, n;
+	nested = 0;
+	recover_armed = 1;
+	if (sigsetjmp(recover, 1) == 0)
+		anchor_for_core(uc);
+	recover_armed = 0;
+}
+
+/* Wait until this thread may write its report: at once for the first
+ * crasher; after the report in progress for a later one, as long as
+ * that report makes progress (a reporter stuck for good is not waited
+ * for: TURN_GIVE_UP). */
+static enum turn wait_for_turn(pid_t tid)
+{
+	int expect = 0, k;
+	int64_t deadline;
+	unsigned seen;
+
+	if (atomic_compare_exchange_strong(&owner, &expect, tid)) {
+		if (atomic_load(&first_tid) == 0) {
+			atomic_store(&first_tid, tid);
+			return TURN_FIRST;
+		}
+		return TURN_LATER;
+	}
+	k = atomic_fetch_add(&crashers, 1);
+	if (k < MAX_CRASHERS)
+		crasher_tids[k] = tid;
+	deadline = time_mono_ns() + CRASHER_WAIT_NS;
+	seen = atomic_load(&report_lines);
+	for (;;) {
+		unsigned now_lines;
+
+		expect = 0;
+		if (atomic_compare_exchange_strong(&owner, &expect, tid))
+			return TURN_LATER;
+		now_lines = atomic_load(&report_lines);
+		if (now_lines != seen) {
+			seen = now_lines;
+			deadline = time_mono_ns() + CRASHER_WAIT_NS;
+		}
+		if (time_mono_ns() >= deadline)
+			return TURN_GIVE_UP;
+		futex_wait(&owner, expect, 50 * LULL_NSEC_PER_MSEC);
+	}
+}
+
+/* The report: header, registers, the crashing thread's frames, the
+ * addr2line line, every other thread's frames (first crasher only), the
+ * end line. */
+static void write_report(int sig, const siginfo_t *si, const ucontext_t *uc, pid_t tid, bool first)
+{
 	uint64_t a2l[MAX_FRAMES];
 	int na2l = 0;
-
-	if (atomic_load(&dump_tid) == tid && atomic_load(&dump_state) == 2) {
-		/* A fault while this thread writes its backtrace for the
-		 * crasher: degrade to raw, as for the crasher itself. */
-		if (!dump_recovering++)
-			siglongjmp(dump_recover, 1);
-		for (;;)
-			pause();   /* the crasher times out and kills the process */
-	}
-	if (atomic_load(&owner) == tid) {
-		/* A fault inside our own report. */
-		if (!nested++ && recover_armed)
-			siglongjmp(recover, 1);
-		reraise(sig, si);
-		return;
-	}
-	if (!atomic_compare_exchange_strong(&owner, &expect, tid)) {
-		/* Another thread is reporting: wait for it, then report. */
-		int k = atomic_fetch_add(&crashers, 1);
-		if (k < 16)
-			crasher_tids[k] = tid;
-		/* The deadline only runs while the report makes no progress:
-		 * a long report (many threads to ask) is waited for, a
-		 * reporter stuck for good is not. */
-		int64_t deadline = mono_ns() + CRASHER_WAIT_NS;
-		unsigned seen = atomic_load(&report_lines);
-		for (;;) {
-			expect = 0;
-			if (atomic_compare_exchange_strong(&owner, &expect, tid))
-				break;
-			unsigned now_lines = atomic_load(&report_lines);
-			if (now_lines != seen) {
-				seen = now_lines;
-				deadline = mono_ns() + CRASHER_WAIT_NS;
-			}
-			if (mono_ns() >= deadline) {
-				reraise(sig, si);
-				return;
-			}
-			futex_wait(&owner, expect, 50 * 1000 * 1000);
-		}
-		first = 0;
-	} else {
-		first = atomic_load(&first_tid) == 0;
-		if (first)
-			atomic_store(&first_tid, tid);
-	}
+	struct out o = { .n = 0 };
 
 	nested = 0;
 	header(sig, si, tid);
 	print_registers(uc);
 	print_thread_title("*** backtrace of thread ", tid, ", from the interrupted context:");
 	recover_armed = 1;
-	if (sigsetjmp(recover, 1) == 0) {
-		n = print_backtrace(uc, a2l, &na2l);
-		(void)n;
-	} else {
+	if (sigsetjmp(recover, 1) == 0)
+		print_backtrace(uc, a2l, &na2l);
+	else
 		print_raw(uc);
-	}
 	recover_armed = 0;
 	if (na2l && syms.nmod) {
-		struct out o = { .n = 0 };
-
 		out_str(&o, "*** addr2line -f -i -e ");
 		out_str(&o, syms.mod[0].path);
 		for (int i = 0; i < na2l; i++) {
@@ -666,44 +786,79 @@ static void crash_handler(int sig, siginfo_t *si, void *ctx)
 	}
 	if (first)
 		dump_other_threads(tid);
-	{
-		struct out o = { .n = 0 };
+	out_str(&o, "*** end of crash report: ");
+	out_str(&o, sig_name(sig));
+	if (first) {
+		struct rlimit rl;
 
-		out_str(&o, "*** end of crash report: ");
-		out_str(&o, sig_name(sig));
-		if (first) {
-			struct rlimit rl;
-
-			out_str(&o, getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur == 0 ? ", no core (RLIMIT_CORE is 0)"
-											 : ", dumping core");
-		} else {
-			out_str(&o, " (the process dies with the first crash's signal)");
-		}
-		out_flush(&o);
+		out_str(&o, getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur == 0 ? ", no core (RLIMIT_CORE is 0)"
+										 : ", dumping core");
+	} else {
+		out_str(&o, " (the process dies with the first crash's signal)");
 	}
-	if (!first) {
+	out_flush(&o);
+}
+
+/* The first crasher lets threads that crashed meanwhile write their
+ * reports (bounded), then keeps the word so that nobody starts another. */
+static void let_later_crashers_report(pid_t tid)
+{
+	int64_t deadline = time_mono_ns() + CRASHER_WAIT_NS;
+	int expect = 0;
+
+	atomic_store(&owner, 0);
+	futex_wake(&owner);
+	for (;;) {
+		int done = atomic_load(&reports_done);
+
+		if (done >= atomic_load(&crashers) || time_mono_ns() >= deadline)
+			break;
+		futex_wait(&reports_done, done, 10 * LULL_NSEC_PER_MSEC);
+	}
+	atomic_compare_exchange_strong(&owner, &expect, tid);
+}
+
+static void crash_handler(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+	pid_t tid = lull_gettid();
+	enum turn turn;
+
+	if (atomic_load(&dump_tid) == tid && atomic_load(&dump_state) == DUMP_WRITING) {
+		/* A fault while this thread writes its backtrace for the
+		 * crasher: degrade to raw, as for the crasher itself. */
+		if (!dump_recovering++)
+			siglongjmp(dump_recover, 1);
+		freeze();   /* the crasher times out and kills the process */
+	}
+	if (atomic_load(&owner) == tid) {
+		/* A fault inside our own report. */
+		if (!nested++ && recover_armed)
+			siglongjmp(recover, 1);
+		die_with_signal(sig, si);
+		return;
+	}
+	turn = wait_for_turn(tid);
+	if (turn == TURN_GIVE_UP) {
+		die_with_signal(sig, si);
+		return;
+	}
+	if (turn == TURN_FIRST)
+		stop_other_threads(tid);
+	write_report(sig, si, uc, tid, turn == TURN_FIRST);
+	if (turn == TURN_LATER) {
+		/* the first crasher's signal kills the process */
+		anchor_in_report(uc);
 		atomic_fetch_add(&reports_done, 1);
 		futex_wake(&reports_done);
 		atomic_store(&owner, 0);
 		futex_wake(&owner);
-		for (;;)
-			pause();
+		freeze();
 	}
-	/* Let threads that crashed meanwhile report, then die. */
-	atomic_store(&owner, 0);
-	futex_wake(&owner);
-	int64_t deadline = mono_ns() + CRASHER_WAIT_NS;
-	for (;;) {
-		int done = atomic_load(&reports_done);
-
-		if (done >= atomic_load(&crashers) || mono_ns() >= deadline)
-			break;
-		futex_wait(&reports_done, done, 10 * 1000 * 1000);
-	}
-	/* hold the word so nobody else starts a report while we die */
-	expect = 0;
-	atomic_compare_exchange_strong(&owner, &expect, tid);
-	reraise(sig, si);
+	let_later_crashers_report(tid);
+	if (!refaults(sig, si))
+		anchor_in_report(uc);   /* this context is never returned to */
+	die_with_signal(sig, si);
 }
 
 /* ---- set-up ---------------------------------------------------------------------- */

@@ -24,22 +24,16 @@ static void put(struct fbuf *b, const char *s, size_t len)
 	if (b->n < b->cap) {
 		size_t room = b->cap - b->n;
 
-		memcpy(b->p + b->n, s, len < room ? len : room);
+		lull_copy(b->p + b->n, s, len < room ? len : room);
 	}
 	b->n += len;
 }
 
 static void pad(struct fbuf *b, char c, size_t count)
 {
-	char chunk[32];
-
-	memset(chunk, c, sizeof(chunk));
-	while (count > 0) {
-		size_t k = count < sizeof(chunk) ? count : sizeof(chunk);
-
-		put(b, chunk, k);
-		count -= k;
-	}
+	for (; count > 0 && b->n < b->cap; count--)
+		b->p[b->n++] = c;
+	b->n += count;   /* what did not fit is still counted */
 }
 
 /* Emit `body` (len bytes, a sign/prefix of plen bytes at its start) with
@@ -172,12 +166,20 @@ int lull_vformat(char *out, size_t cap, const char *fmt, va_list ap)
 				default: u = va_arg(ap, size_t); break;
 				}
 			}
-			if (!(prec == 0 && u == 0)) {
+			/* Constant divisors: a division by a variable base cost
+			 * more than the rest of a record's formatting. */
+			if (prec == 0 && u == 0)
+				;
+			else if (base == 10)
 				do {
-					*--s = digs[u % base];
-					u /= base;
+					*--s = (char)('0' + u % 10);
+					u /= 10;
 				} while (u);
-			}
+			else
+				do {
+					*--s = digs[u & 15];
+					u >>= 4;
+				} while (u);
 			if (neg)
 				*--s = '-';
 			field(&b, s, (size_t)(end - s), (size_t)neg, width, left, prec < 0 && zero,

@@ -9,15 +9,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-/* write(2) all of buf, retrying EINTR and short writes. Async-signal-safe.
- * Returns 0 or -errno. */
-int lull_write_all(int fd, const void *buf, size_t len);
-
-/* The calling thread's kernel tid. Async-signal-safe. */
-pid_t lull_gettid(void);
-
-/* Copy at most cap-1 bytes of s into dst, NUL-terminated; returns length. */
-size_t lull_strlcpy(char *dst, const char *s, size_t cap);
+#include "util.h"   /* lull_write_all, lull_gettid, lull_strlcpy */
 
 /* vsnprintf for the conversions logs use (d i u x X s c %; flags - 0;
  * width, precision, *; hh h l ll z j t). Returns the length the whole

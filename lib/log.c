@@ -1,14 +1,17 @@
 /* log.c: write-through logging, one write(2) per record.
  *
  * Global state (all atomics, no lock): the descriptor, the level, the
- * level saved by the debug toggle, the journal flag and the loss counters.
+ * level saved by the debug toggle, the journal flag, the loss counters and
+ * the count of failed writes that may have left a fragment in the file.
+ * Per thread: the name and the cached date of the prefix.
  * The path given to log_open() is written before threads start and only
  * read afterwards.
  *
  * Why no lock: a single write(2) of at most LOG_RECORD_MAX (4096 =
  * PIPE_BUF) bytes on an O_APPEND file lands whole at the end of the file,
  * and on a pipe it is atomic; so concurrent records never interleave and a
- * crashed thread can never leave the logger locked.
+ * crashed thread can never leave the logger locked. What a write cut short
+ * leaves is never completed by a second write (see write_record).
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -17,8 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
+#include <sys/statfs.h>
 
 #include "internal.h"
 #include "lull/log.h"
@@ -33,45 +37,15 @@ static atomic_int log_journal_ = -1;   /* -1: not probed yet */
 static atomic_uint_fast64_t log_lost_;
 static atomic_uint_fast64_t log_lost_reported_;
 static atomic_int log_last_errno_;
-static atomic_int log_torn_;   /* a failed write left part of a record */
+static atomic_int log_torn_;   /* our write was cut short: a fragment */
+static atomic_uint log_suspect_;   /* writes that failed or were cut short */
 static char log_path_[PATH_MAX];
 static atomic_int log_level_init_;
 
+/* The thread's name, NUL-padded to 16 bytes so that a record copies it
+ * with one fixed-size copy, and its length. */
 static __thread char thread_name_[16];
-
-int lull_write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-pid_t lull_gettid(void)
-{
-	return (pid_t)syscall(SYS_gettid);
-}
-
-size_t lull_strlcpy(char *dst, const char *s, size_t cap)
-{
-	size_t n = strnlen(s, cap - 1);
-
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-	return n;
-}
+static __thread size_t thread_name_len_;
 
 /* journald sets JOURNAL_STREAM=dev:ino for the stream it reads; only if it
  * is still our stderr (not inherited by a child whose stderr moved). */
@@ -189,7 +163,11 @@ void log_toggle_debug(void)
 
 void log_set_thread_name(const char *name)
 {
-	lull_strlcpy(thread_name_, name, sizeof(thread_name_));
+	size_t n = strnlen(name, sizeof(thread_name_) - 1);
+
+	memset(thread_name_, 0, sizeof(thread_name_));
+	memcpy(thread_name_, name, n);
+	thread_name_len_ = n;
 }
 
 const char *log_thread_name(void)
@@ -199,7 +177,7 @@ const char *log_thread_name(void)
 
 		prctl(PR_GET_NAME, comm, 0, 0, 0);
 		comm[15] = '\0';
-		lull_strlcpy(thread_name_, comm[0] ? comm : "?", sizeof(thread_name_));
+		log_set_thread_name(comm[0] ? comm : "?");
 	}
 	return thread_name_;
 }
@@ -275,7 +253,9 @@ static size_t format_prefix(char *p, enum log_level level, int journal, int64_t 
 		p[n++] = ' ';
 	}
 	p[n++] = '[';
-	n += lull_strlcpy(p + n, log_thread_name(), 16);
+	log_thread_name();   /* sets the name on first use */
+	memcpy(p + n, thread_name_, sizeof(thread_name_));
+	n += thread_name_len_;
 	p[n++] = ']';
 	p[n++] = ' ';
 	return n;
@@ -332,28 +312,78 @@ static size_t build_record(char *out, size_t cap, const char *prefix, size_t ple
 	return n;
 }
 
-/* lull_write_all() for records: when a write fails after part of the
- * record went out (a full disk fills the last block, then ENOSPC), the
- * file now ends with a fragment; remember it so that the next record
- * starts on a line of its own instead of being glued to it. */
+/* Why a write stopped short: it reports no errno. The file reached the
+ * process's size limit (EFBIG), or its file system is full (ENOSPC);
+ * else EIO. Only called on that rare path. */
+static int short_write_cause(int fd)
+{
+	struct rlimit rl;
+	struct statfs sf;
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)st.st_size >= rl.rlim_cur)
+		return EFBIG;
+	if (fstatfs(fd, &sf) == 0 && sf.f_bavail == 0)
+		return ENOSPC;
+	return EIO;
+}
+
+/* One record, one write(2), never a second one for the rest. On a full
+ * disk or at RLIMIT_FSIZE, write(2) can move only the start of a record
+ * and return short. Writing the remainder then would append it wherever
+ * the file ends by now: after another process's record, which would read
+ * as one line made of both. So the record is lost (the caller counts it),
+ * and the fragment is ended by the next record that gets through (see
+ * ends_mid_line). Every failure is noted in log_suspect_: a full disk is
+ * full for the other processes too, and one of them may have left the
+ * fragment. Returns 0 or -errno. */
 static int write_record(int fd, const char *p, size_t len)
 {
-	size_t done = 0;
+	ssize_t n;
 
-	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
+	do
+		n = write(fd, p, len);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)len)
+		return 0;
+	atomic_fetch_add(&log_suspect_, 1);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EIO;
+	atomic_store(&log_torn_, 1);
+	return -short_write_cause(fd);
+}
 
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (done)
-			atomic_store(&log_torn_, 1);
-		return n < 0 ? -errno : -EIO;
-	}
-	return 0;
+/* After a write failed: does the log end in the middle of a line, the
+ * fragment of a record cut short (ours, or another process's)? Read the
+ * last byte through a second, read-only descriptor (log_fd_ is write-only).
+ * Where the file cannot be read (a pipe, a socket, no /proc), only our own
+ * fragment is known. A writer in another process can still append between
+ * this check and our write; the worst that leaves is a line holding only
+ * the marker. */
+static int ends_mid_line(int fd)
+{
+	char path[40], c;
+	struct stat st;
+	int rfd;
+	ssize_t r = -1;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return atomic_load(&log_torn_);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	rfd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (rfd < 0)
+		return atomic_load(&log_torn_);
+	if (lseek(rfd, -1, SEEK_END) >= 0)
+		r = read(rfd, &c, 1);
+	else if (errno == EINVAL)
+		r = 0;   /* empty file */
+	close(rfd);
+	if (r < 0)
+		return atomic_load(&log_torn_);
+	return r == 1 && c != '\n';
 }
 
 static void report_losses(int fd, int journal)
@@ -376,9 +406,11 @@ static void report_losses(int fd, int journal)
 
 void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
+	static const char repair[] = LOG_TORN_MARK "\n";
 	char msg[LOG_RECORD_MAX], rec[LOG_RECORD_MAX];
-	int saved_errno = errno, journal, fd, r, mlen, cut = 0, torn;
-	size_t plen, len, room;
+	int saved_errno = errno, journal, fd, r, mlen, cut = 0;
+	unsigned suspect;
+	size_t plen, len, room, torn = 0;
 	va_list ap2;
 
 	/* LULL_DEBUG=1 counts even if nothing called log_open() first. */
@@ -387,15 +419,19 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	if ((int)level > atomic_load(&log_level_) && (int)level > LOG_LEVEL_ERROR)
 		return;
 	journal = log_is_journal();
-	/* After a torn write, end the fragment first (same write). */
-	torn = atomic_load_explicit(&log_torn_, memory_order_relaxed) &&
-	       atomic_exchange(&log_torn_, 0);
-	rec[0] = '\n';
+	fd = atomic_load(&log_fd_);
+	/* After a write failed, end a fragment left in the file first, in
+	 * the same write: the marker and a newline before our prefix. */
+	suspect = atomic_load_explicit(&log_suspect_, memory_order_relaxed);
+	if (suspect && ends_mid_line(fd)) {
+		torn = sizeof(repair) - 1;
+		memcpy(rec, repair, torn);
+	}
 	plen = format_prefix(rec + torn, level, journal, time_real_ns());
 	/* Fast path: a one-line message is formatted in place after the
 	 * prefix. Multi-line or oversized ones are rebuilt line by line. */
 	va_copy(ap2, ap);
-	len = (size_t)torn + plen;
+	len = torn + plen;
 	room = sizeof(rec) - len - 1;   /* keep one byte for '\n' */
 	mlen = lull_vformat(rec + len, room + 1, fmt, ap);
 	if (mlen < 0) {
@@ -419,19 +455,20 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 			mlen = sizeof(msg) - 1;
 			cut = 1;
 		}
-		len = (size_t)torn + build_record(rec + torn, sizeof(rec) - (size_t)torn, prefix, plen,
-						  msg, (size_t)mlen, cut);
+		len = torn + build_record(rec + torn, sizeof(rec) - torn, prefix, plen, msg, (size_t)mlen, cut);
 	}
 	va_end(ap2);
-	fd = atomic_load(&log_fd_);
 	r = write_record(fd, rec, len);
 	if (r < 0) {
-		if (torn)
-			atomic_store(&log_torn_, 1);
 		atomic_store(&log_last_errno_, -r);
 		atomic_fetch_add(&log_lost_, 1);
-	} else if (atomic_load(&log_lost_) != atomic_load(&log_lost_reported_)) {
-		report_losses(fd, journal);
+	} else {
+		/* The file ends with a whole line again, unless another write
+		 * failed meanwhile (then the count moved on). */
+		if (suspect && atomic_compare_exchange_strong(&log_suspect_, &suspect, 0))
+			atomic_store(&log_torn_, 0);
+		if (atomic_load(&log_lost_) != atomic_load(&log_lost_reported_))
+			report_losses(fd, journal);
 	}
 	errno = saved_errno;
 }

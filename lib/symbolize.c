@@ -1,6 +1,7 @@
 /* symbolize.c: map the running ELF objects once, answer lookups forever.
  *
- * Global state: none here; the table lives in crash.c. sym_init() runs in
+ * Global state: the vDSO's address and build_index's sort context, both
+ * set in normal context; the table lives in crash.c. sym_init() runs in
  * normal context: it walks the program headers (dl_iterate_phdr), mmaps
  * each object's file read-only, finds .symtab/.strtab (or .dynsym),
  * .eh_frame, .debug_line and the build-id, and sorts an index of function
@@ -11,6 +12,7 @@
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 #include "symbolize.h"
 
 static const struct sym_module *sort_mod;   /* cmp_sym's context, set by build_index */
+static uintptr_t vdso_base;                 /* AT_SYSINFO_EHDR, set by sym_init */
 
 /* Which alias names an address: global, then weak, then local. */
 static int bind_rank(const Elf64_Sym *s)
@@ -246,7 +249,18 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
 	}
 	if (m->ntext == 0)
 		return 0;
-	if (!name || !name[0] || !strcmp(name, "/proc/self/exe") || t->nmod == 0) {
+	if (m->lo <= vdso_base && vdso_base < m->hi) {
+		/* the vDSO has no file: its whole image is mapped, section
+		 * headers included (the kernel maps it page-rounded) */
+		const Elf64_Ehdr *eh = (const Elf64_Ehdr *)vdso_base;
+		size_t len = ((m->hi - vdso_base) + 4095) & ~(size_t)4095;
+
+		lull_strlcpy(m->path, "[vdso]", sizeof(m->path));
+		if (eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) <= len) {
+			m->map = (const unsigned char *)vdso_base;
+			m->map_len = len;
+		}
+	} else if (!name || !name[0] || !strcmp(name, "/proc/self/exe") || t->nmod == 0) {
 		/* the executable */
 		ssize_t n = readlink("/proc/self/exe", m->path, sizeof(m->path) - 1);
 
@@ -264,10 +278,36 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/* The vDSO (clock_gettime and friends run there): a static musl program's
+ * dl_iterate_phdr does not list it, glibc's lists it without a file. */
+static void add_vdso(struct sym_table *t)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)vdso_base;
+	struct dl_phdr_info info;
+	uintptr_t first = UINTPTR_MAX;
+
+	if (!vdso_base || sym_module_of(t, vdso_base) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_phentsize != sizeof(Elf64_Phdr))
+		return;
+	memset(&info, 0, sizeof(info));
+	info.dlpi_phdr = (const Elf64_Phdr *)(vdso_base + eh->e_phoff);
+	info.dlpi_phnum = eh->e_phnum;
+	for (int i = 0; i < info.dlpi_phnum; i++)
+		if (info.dlpi_phdr[i].p_type == PT_LOAD && info.dlpi_phdr[i].p_vaddr < first)
+			first = info.dlpi_phdr[i].p_vaddr;
+	if (first == UINTPTR_MAX)
+		return;
+	info.dlpi_addr = vdso_base - first;
+	info.dlpi_name = "[vdso]";
+	add_module(&info, sizeof(info), t);
+}
+
 int sym_init(struct sym_table *t)
 {
 	memset(t, 0, sizeof(*t));
+	vdso_base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
 	dl_iterate_phdr(add_module, t);
+	add_vdso(t);
 	return t->nmod > 0 ? 0 : -ENOENT;
 }
 
@@ -333,6 +373,11 @@ int sym_in_text(const struct sym_table *t, uintptr_t addr)
 
 const char *sym_lookup(const struct sym_table *t, uintptr_t addr, uintptr_t *start)
 {
+	return sym_lookup_size(t, addr, start, NULL);
+}
+
+const char *sym_lookup_size(const struct sym_table *t, uintptr_t addr, uintptr_t *start, size_t *size)
+{
 	const struct sym_module *m = sym_module_of(t, addr);
 	size_t lo = 0, hi;
 	uint64_t a;
@@ -362,5 +407,23 @@ const char *sym_lookup(const struct sym_table *t, uintptr_t addr, uintptr_t *sta
 		return NULL;
 	if (start)
 		*start = (uintptr_t)s->st_value + m->bias;
+	if (size)
+		*size = (size_t)s->st_size;
 	return m->strtab + s->st_name;
+}
+
+uintptr_t sym_find(const struct sym_table *t, uintptr_t near, const char *name, size_t len)
+{
+	const struct sym_module *m = sym_module_of(t, near);
+
+	if (!m)
+		return 0;
+	for (size_t i = 0; i < m->nindex; i++) {
+		const Elf64_Sym *s = &m->syms[m->index[i]];
+
+		if (s->st_name < m->strtab_len && m->strtab_len - s->st_name > len &&
+		    !memcmp(m->strtab + s->st_name, name, len) && m->strtab[s->st_name + len] == '\0')
+			return (uintptr_t)s->st_value + m->bias;
+	}
+	return 0;
 }

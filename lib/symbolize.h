@@ -59,4 +59,12 @@ int sym_in_text(const struct sym_table *t, uintptr_t addr);
  * mapped strtab) and start address (runtime). NULL if none. AS-safe. */
 const char *sym_lookup(const struct sym_table *t, uintptr_t addr, uintptr_t *start);
 
+/* The same, also giving the symbol's size (0 when the table has none). */
+const char *sym_lookup_size(const struct sym_table *t, uintptr_t addr, uintptr_t *start, size_t *size);
+
+/* The address of the function symbol called name[0..len) in the module
+ * that contains `near`, or 0. A linear search: for the rare cases that
+ * need it (the parent of a .cold partition). AS-safe. */
+uintptr_t sym_find(const struct sym_table *t, uintptr_t near, const char *name, size_t len);
+
 #endif

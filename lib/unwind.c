@@ -9,8 +9,11 @@
  * Strategy (see ../shared/research/backtrace.md, "S5"): CFI first; a
  * sigreturn trampoline reloads registers from the signal frame; code
  * without CFI (Debian's musl libc.a has none) is crossed by a strict stack
- * scan for a return address preceded by a call to the current function;
- * then a frame-pointer step; then a loose scan. Heuristic frames are
+ * scan for a return address that validates against the current function
+ * (preceded by a call to it, or to code that reaches it by tail jumps, or
+ * by an indirect call); then a frame-pointer step whose return address
+ * validates too. A stale word that does not validate is never a frame:
+ * the walk stops instead (unwind_step returns -2). Heuristic frames are
  * reported as such.
  */
 #include <errno.h>
@@ -29,7 +32,9 @@ int unwind_inject_fault_depth;
 #define MAX_EXPR_STACK 32
 #define STRICT_SCAN_BYTES 16384
 #define FDE_SCAN_BYTES 65536
-#define LOOSE_SCAN_WORDS 64
+#define TAIL_SCAN_BYTES 1024    /* body of a function searched for tail jumps */
+#define TAIL_DEPTH 2            /* call target -> function -> fn */
+#define ANCHOR_MAX_FRAMES 16    /* libc frames crossed to find one with CFI */
 #define CALLEE_SAVED ((1u << UW_RBX) | (1u << UW_RBP) | (1u << UW_R12) | (1u << UW_R13) | \
 		      (1u << UW_R14) | (1u << UW_R15))
 
@@ -676,8 +681,9 @@ int unwind_eh_frame_eval(const unsigned char *eh, size_t len, uintptr_t eh_addr,
 
 /* ---- heuristics ------------------------------------------------------------- */
 
-/* Is `ra` a return address: preceded by a call? Sets *target for a direct
- * call rel32 (0 for indirect calls). */
+/* Is `ra` a return address: preceded by a call? Returns the length of
+ * the call instruction (0: none) and sets *target for a direct call rel32
+ * (0 for indirect calls, whose target cannot be known). */
 static int call_before(const struct unwind_cursor *c, uintptr_t ra, uintptr_t *target)
 {
 	unsigned char b[7];
@@ -690,68 +696,156 @@ static int call_before(const struct unwind_cursor *c, uintptr_t ra, uintptr_t *t
 
 		memcpy(&rel, b + 3, 4);
 		*target = ra + (intptr_t)rel;
-		return 1;
+		return 5;
 	}
-	if (b[5] == 0xff && (b[6] & 0xf8) == 0xd0)                 /* call *%reg */
-		return 1;
 	if (b[4] == 0x41 && b[5] == 0xff && (b[6] & 0xf8) == 0xd0) /* call *%r8-15 */
-		return 1;
+		return 3;
+	if (b[5] == 0xff && (b[6] & 0xf8) == 0xd0)                 /* call *%reg */
+		return 2;
 	if (b[4] == 0xff && ((b[5] & 0xf8) == 0x50 || b[5] == 0x14 || b[5] == 0x55)) /* disp8 forms */
-		return 1;
+		return 3;
 	if (b[1] == 0xff && (b[2] == 0x15 || (b[2] & 0xf8) == 0x90))   /* disp32 / rip-relative */
-		return 1;
+		return 6;
 	if (b[0] == 0xff && b[1] == 0x94)                          /* call *disp32(%reg,%reg) */
-		return 1;
+		return 7;
 	return 0;
 }
 
-/* Where a one-instruction thunk (`jmp rel32` or `jmp rel8`, as musl's
- * __syscall_cp jumping to __syscall_cp_c) at addr goes; 0 if addr is not
- * one. */
-static uintptr_t thunk_target(const struct unwind_cursor *c, uintptr_t addr)
+/* Where a PLT-like thunk at addr (`[endbr64] [bnd] jmp *slot(%rip)`)
+ * goes: the address in its slot; 0 if addr is not one. */
+static uintptr_t plt_target(const struct unwind_cursor *c, uintptr_t addr)
 {
-	unsigned char b[5];
+	unsigned char b[11];
+	size_t k = 0;
+	uint64_t dest;
+	int32_t rel;
 
-	if (!addr || !sym_in_text(c->syms, addr) || unwind_read(c, addr, b, 5) < 0)
+	if (unwind_read(c, addr, b, sizeof(b)) < 0)
 		return 0;
-	if (b[0] == 0xe9) {
-		int32_t rel;
+	if (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa)
+		k = 4;
+	if (b[k] == 0xf2)
+		k++;
+	if (b[k] != 0xff || b[k + 1] != 0x25)
+		return 0;
+	memcpy(&rel, b + k + 2, 4);
+	if (read_u64(c, addr + k + 6 + (intptr_t)rel, &dest) < 0)
+		return 0;
+	return (uintptr_t)dest;
+}
 
-		memcpy(&rel, b + 1, 4);
-		return addr + 5 + (intptr_t)rel;
+/* Whether code entered at `from` reaches the function starting at fn
+ * through tail jumps: from is fn, or a PLT-like thunk to it, or the
+ * function at from contains a jmp (rel32, rel8 or a conditional rel32)
+ * to fn or to the start of a function that reaches it (depth levels).
+ * musl's qsort, for one, ends in `jmp __qsort_r`. The bytes are not
+ * decoded: a jump is taken only when it lands exactly on fn or on a
+ * function's first byte. */
+static int reaches(const struct unwind_cursor *c, uintptr_t from, uintptr_t fn, int depth)
+{
+	unsigned char b[TAIL_SCAN_BYTES + 6];
+	uintptr_t start = 0, dest;
+	size_t size = 0, len;
+
+	if (!from || !fn)
+		return 0;
+	if (from == fn)
+		return 1;
+	if (!sym_in_text(c->syms, from))
+		return 0;
+	dest = plt_target(c, from);
+	if (dest && (dest == fn || (depth > 0 && reaches(c, dest, fn, depth - 1))))
+		return 1;
+	if (depth <= 0)
+		return 0;
+	/* the function's body: its symbol's size, else a bounded window */
+	if (!sym_lookup_size(c->syms, from, &start, &size) || start != from || !size)
+		size = TAIL_SCAN_BYTES;
+	len = size < TAIL_SCAN_BYTES ? size : TAIL_SCAN_BYTES;
+	memset(b, 0, sizeof(b));
+	if (unwind_read(c, from, b, len) < 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		int32_t rel;
+		uintptr_t fstart = 0;
+
+		if (b[i] == 0xe9 && i + 5 <= len) {
+			memcpy(&rel, b + i + 1, 4);
+			dest = from + i + 5 + (intptr_t)rel;
+		} else if (b[i] == 0x0f && (b[i + 1] & 0xf0) == 0x80 && i + 6 <= len) {
+			memcpy(&rel, b + i + 2, 4);
+			dest = from + i + 6 + (intptr_t)rel;
+		} else if (b[i] == 0xeb && i + 2 <= len) {
+			dest = from + i + 2 + (intptr_t)(int8_t)b[i + 1];
+		} else {
+			continue;
+		}
+		if (dest == fn)
+			return 1;
+		if (depth > 1 && dest != from && sym_lookup(c->syms, dest, &fstart) && fstart == dest &&
+		    reaches(c, dest, fn, depth - 1))
+			return 1;
 	}
-	if (b[0] == 0xeb)
-		return addr + 2 + (intptr_t)(int8_t)b[1];
 	return 0;
 }
 
-/* Strict scan: the first word above sp that is a return address from a
- * direct call to the function starting at fn (or to anything when fn==0
- * and `loose`). Returns the slot address or 0. */
-static uintptr_t scan_stack(const struct unwind_cursor *c, uintptr_t sp, uintptr_t fn, int loose, size_t window)
+enum { RA_NO, RA_INDIRECT, RA_DIRECT };
+
+/* The function a compiler split `fn` from: "f" for "f.cold" (gcc's
+ * -freorder-blocks-and-partition moves noreturn paths there, entered by
+ * jumps, often through a switch's table). 0 if fn is not such a part. */
+static uintptr_t cold_parent(const struct unwind_cursor *c, uintptr_t fn)
+{
+	const char *name = fn ? sym_lookup(c->syms, fn, NULL) : NULL;
+	const char *dot;
+
+	if (!name || !(dot = strstr(name, ".cold")) || dot == name)
+		return 0;
+	return sym_find(c->syms, fn, name, (size_t)(dot - name));
+}
+
+/* Does `ra` validate as the return address of a frame of the function
+ * that starts at fn (or at fn2, its parent)? RA_DIRECT: the instruction
+ * before ra is a direct call to fn or to code that reaches fn by tail
+ * jumps; RA_INDIRECT: an indirect call (its target is unknown). With fn
+ * unknown (no symbol and no CFI: a stripped binary) nothing validates. */
+static int validate_ra(const struct unwind_cursor *c, uintptr_t ra, uintptr_t fn, uintptr_t fn2)
+{
+	uintptr_t target;
+
+	if (!fn || !sym_in_text(c->syms, ra) || !call_before(c, ra, &target))
+		return RA_NO;
+	if (!target)
+		return RA_INDIRECT;
+	if (reaches(c, target, fn, TAIL_DEPTH) || (fn2 && reaches(c, target, fn2, TAIL_DEPTH)))
+		return RA_DIRECT;
+	return RA_NO;
+}
+
+/* Scan up from sp for the return address of the frame of fn (at pc): the
+ * first word that validates with a direct call, else the first one after
+ * an indirect call. Returns the slot address or 0. */
+static uintptr_t scan_stack(const struct unwind_cursor *c, uintptr_t sp, uintptr_t fn, size_t window)
 {
 	uint64_t words[64];
-	size_t total = loose ? LOOSE_SCAN_WORDS * 8 : window;
+	uintptr_t indirect = 0, parent = cold_parent(c, fn);
 
+	if (!fn)
+		return 0;
 	sp &= ~(uintptr_t)7;
-	for (size_t done = 0; done < total; done += sizeof(words)) {
+	for (size_t done = 0; done < window; done += sizeof(words)) {
 		if (unwind_read(c, sp + done, words, sizeof(words)) < 0)
-			return 0;
+			break;
 		for (size_t i = 0; i < 64; i++) {
-			uintptr_t w = (uintptr_t)words[i], target, tstart = 0;
+			int v = validate_ra(c, (uintptr_t)words[i], fn, parent);
 
-			if (!sym_in_text(c->syms, w) || !call_before(c, w, &target))
-				continue;
-			if (loose)
+			if (v == RA_DIRECT)
 				return sp + done + i * 8;
-			if (target == fn || thunk_target(c, target) == fn)
-				return sp + done + i * 8;
-			/* a call to an alias or a PLT-less thunk of the same symbol */
-			if (target && sym_lookup(c->syms, target, &tstart) && tstart == fn)
-				return sp + done + i * 8;
+			if (v == RA_INDIRECT && !indirect)
+				indirect = sp + done + i * 8;
 		}
 	}
-	return 0;
+	return indirect;
 }
 
 int unwind_is_sigreturn(const struct unwind_cursor *c, uintptr_t pc)
@@ -869,27 +963,30 @@ int unwind_step(struct unwind_cursor *c)
 			fn = f.pc_begin;
 		/* the function's own frame may be large (4 KiB buffers): its
 		 * CFI makes a wider window safe */
-		slot = scan_stack(c, sp, fn, 0, FDE_SCAN_BYTES);
+		slot = scan_stack(c, sp, fn, FDE_SCAN_BYTES);
 		if (slot && apply_fde(c, &f, lookup, slot + 8, nreg, &nvalid) == 1 && plausible(c, nreg))
 			return take(c, nreg, nvalid, UW_HOW_SCAN);
 	}
 
 	memcpy(nreg, c->reg, sizeof(nreg));
 	/* 3. pc outside any code (a call through a bad pointer): the return
-	 *    address is at sp. */
+	 *    address is at sp, after an indirect call or a call to pc. */
 	if (!sym_in_text(c->syms, pc) && read_u64(c, sp, &v) == 0 && sym_in_text(c->syms, v)) {
 		uintptr_t t;
 
-		if (call_before(c, v, &t)) {
+		if (call_before(c, v, &t) && (!t || t == pc)) {
 			nreg[UW_RIP] = v;
 			nreg[UW_RSP] = sp + 8;
 			return take(c, nreg, c->valid, UW_HOW_SP);
 		}
 	}
+	if (!sym_in_text(c->syms, pc))
+		return -2;
 
-	/* 4. No CFI (musl's libc.a): strict scan for a call to this function. */
-	if (!have_fde && fn) {
-		slot = scan_stack(c, sp, fn, 0, STRICT_SCAN_BYTES);
+	/* 4. No CFI (musl's libc.a): scan for a return address that
+	 *    validates against this function. */
+	if (!have_fde) {
+		slot = scan_stack(c, sp, fn, STRICT_SCAN_BYTES);
 		if (slot && read_u64(c, slot, &v) == 0) {
 			nreg[UW_RIP] = v;
 			nreg[UW_RSP] = slot + 8;
@@ -897,29 +994,91 @@ int unwind_step(struct unwind_cursor *c)
 		}
 	}
 
-	/* 5. Frame pointer, if it agrees with the nearest return address on
-	 *    the stack: code without CFI (musl) uses rbp as a general
-	 *    register, and a stale rbp would silently skip frames.
-	 * 6. Else a loose scan: any return address near sp. */
-	slot = scan_stack(c, sp, 0, 1, 0);
-	if ((c->valid & (1u << UW_RBP)) && c->reg[UW_RBP] > sp && c->reg[UW_RBP] - sp < (1u << 20) &&
-	    (!slot || slot >= c->reg[UW_RBP] + 8)) {
+	/* 5. Frame pointer, when its return address validates too: code
+	 *    without CFI (musl) uses rbp as a general register. Nothing
+	 *    else: a return address that does not validate is a stale
+	 *    word, not a frame. */
+	if ((c->valid & (1u << UW_RBP)) && c->reg[UW_RBP] > sp && c->reg[UW_RBP] - sp < (1u << 20)) {
 		uint64_t fp = c->reg[UW_RBP], nfp, ra;
-		uintptr_t t;
 
-		if (read_u64(c, fp, &nfp) == 0 && read_u64(c, fp + 8, &ra) == 0 && sym_in_text(c->syms, ra) &&
-		    call_before(c, ra, &t)) {
+		if (read_u64(c, fp, &nfp) == 0 && read_u64(c, fp + 8, &ra) == 0 &&
+		    validate_ra(c, ra, fn, cold_parent(c, fn)) != RA_NO) {
 			nreg[UW_RIP] = ra;
 			nreg[UW_RSP] = fp + 16;
 			nreg[UW_RBP] = nfp;
 			return take(c, nreg, c->valid, UW_HOW_FP);
 		}
 	}
-	if (slot && read_u64(c, slot, &v) == 0) {
-		nreg[UW_RIP] = v;
-		nreg[UW_RSP] = slot + 8;
-		c->tainted = 1;
-		return take(c, nreg, c->valid & ~CALLEE_SAVED, UW_HOW_GUESS);
+	return -2;
+}
+
+/* The CFA rule of the FDE covering pc, when it is register + offset. */
+static int cfa_rule_at(const struct unwind_cursor *c, uintptr_t pc, unsigned *reg, int64_t *off)
+{
+	const struct sym_module *m = sym_module_of(c->syms, pc);
+	struct cfa_state init, st;
+	struct fde f;
+
+	if (!m || !find_fde(m, pc, &f))
+		return 0;
+	memset(&init, 0, sizeof(init));
+	if (run_cfa(&f.cie, f.cie.insn, f.cie.insn_end, f.pc_begin, UINT64_MAX, &init, NULL) < 0)
+		return 0;
+	st = init;
+	if (run_cfa(&f.cie, f.insn, f.insn_end, f.pc_begin, pc, &st, &init) < 0 || st.cfa_expr)
+		return 0;
+	*reg = st.cfa_reg;
+	*off = st.cfa_off;
+	return 1;
+}
+
+int unwind_has_cfi(const struct unwind_cursor *c, uintptr_t pc)
+{
+	const struct sym_module *m = sym_module_of(c->syms, pc);
+	struct fde f;
+
+	return m && find_fde(m, pc, &f);
+}
+
+int unwind_cfi_anchor(const struct unwind_cursor *start, greg_t *gregs)
+{
+	static const int map[UW_NREGS] = {
+		REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI, REG_RBP, REG_RSP,
+		REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP,
+	};
+	struct unwind_cursor c = *start, next;
+	const struct sym_module *exe = c.syms->nmod ? &c.syms->mod[0] : NULL;
+	uintptr_t target, pc = c.reg[UW_RIP];
+	int gap = 0, n, len;
+	unsigned reg;
+	int64_t off;
+
+	/* Skip what is not the program's own code with CFI (libc without
+	 * CFI, the vDSO) at the top of the stack; a gap without CFI there
+	 * is what stops gdb. */
+	for (n = 0; n < ANCHOR_MAX_FRAMES; n++) {
+		if (unwind_has_cfi(&c, pc) && sym_module_of(c.syms, pc) == exe)
+			break;
+		if (!unwind_has_cfi(&c, pc))
+			gap = 1;
+		if (unwind_step(&c) != 1 || c.how == UW_HOW_SIGFRAME)
+			return 0;
+		pc = c.reg[UW_RIP] - 1;
 	}
-	return -1;
+	if (n == 0 || n == ANCHOR_MAX_FRAMES || !gap || !(len = call_before(&c, c.reg[UW_RIP], &target)))
+		return 0;   /* gdb unwinds it as it is */
+	/* An rbp-based CFA with rbp lost in the code without CFI: rbp is
+	 * the CFA (the caller's sp, from one more step) minus the offset. */
+	if (!(c.valid & (1u << UW_RBP)) && cfa_rule_at(&c, pc, &reg, &off) && reg == UW_RBP) {
+		next = c;
+		if (unwind_step(&next) != 1)
+			return 0;
+		c.reg[UW_RBP] = next.reg[UW_RSP] - (uint64_t)off;
+		c.valid |= 1u << UW_RBP;
+	}
+	for (int i = 0; i < UW_NREGS; i++)
+		if (c.valid & (1u << i))
+			gregs[map[i]] = (greg_t)c.reg[i];
+	gregs[REG_RIP] = (greg_t)(c.reg[UW_RIP] - (uint64_t)len);
+	return 1;
 }

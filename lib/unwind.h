@@ -21,10 +21,9 @@ enum unwind_how {
 	UW_HOW_CONTEXT,     /* the interrupted context itself */
 	UW_HOW_CFI,
 	UW_HOW_SIGFRAME,    /* registers reloaded from a signal frame */
-	UW_HOW_SCAN,        /* strict scan: RA after a call to the function */
+	UW_HOW_SCAN,        /* stack scan: an RA that validates against the function */
 	UW_HOW_SP,          /* pc outside text: return address at [sp] */
-	UW_HOW_FP,          /* frame-pointer step */
-	UW_HOW_GUESS,       /* loose scan: any call-preceded word */
+	UW_HOW_FP,          /* frame-pointer step, its RA validated */
 };
 
 struct unwind_cursor {
@@ -35,8 +34,6 @@ struct unwind_cursor {
 	int exact_pc;                   /* pc is not a return address */
 	enum unwind_how how;
 	int depth;
-	int tainted;                    /* a [guess] frame was taken: what follows
-					   rests on it */
 };
 
 /* Start from an interrupted context (a ucontext_t from a signal). */
@@ -44,7 +41,9 @@ void unwind_init(struct unwind_cursor *c, const struct sym_table *syms, const uc
 		 uintptr_t stack_lo, uintptr_t stack_hi);
 
 /* Step to the caller. Returns 1 when a frame was found (c->reg[UW_RIP] is
- * its pc), 0 at the end of the stack, -1 when nothing more can be found. */
+ * its pc), 0 at the end of the stack, -1 when the stack cannot be read or
+ * the unwind tables fail, -2 when no return address on the stack
+ * validates against the current function (no guess is made). */
 int unwind_step(struct unwind_cursor *c);
 
 /* Read memory without faulting: directly inside the cursor's stack or a
@@ -53,6 +52,19 @@ int unwind_read(const struct unwind_cursor *c, uintptr_t addr, void *dst, size_t
 
 /* Whether pc is the rt_sigreturn stub a signal handler returns into. */
 int unwind_is_sigreturn(const struct unwind_cursor *c, uintptr_t pc);
+
+/* Whether the FDE of some loaded object covers pc. */
+int unwind_has_cfi(const struct unwind_cursor *c, uintptr_t pc);
+
+/* For a thread stopped in code a debugger cannot unwind (Debian's musl
+ * has no CFI; a vDSO frame returns into it): rewrite gregs (a ucontext's)
+ * to the first frame of the executable with CFI above that code, stopped
+ * at its call instruction, so that gdb reading the signal frame in a core
+ * unwinds from there. `start` is a cursor fresh from unwind_init on that
+ * context. Returns 1 when gregs were rewritten, 0 when there is nothing
+ * to do (the top frame is the program's own code with CFI, or no frame
+ * without CFI is crossed) or no such frame was found. */
+int unwind_cfi_anchor(const struct unwind_cursor *start, greg_t *gregs);
 
 /* Test hook: unwind_step faults on purpose at this depth (0 = never). */
 extern int unwind_inject_fault_depth;

@@ -19,18 +19,22 @@
  *   *** thread 'busy' (tid 1237) did not answer within 100 ms
  *   *** end of crash report: SIGSEGV, dumping core
  *
- * Frames come from the binary's .eh_frame (CFI), started from the
- * ucontext's registers, so the signal frame is never unwound. Frames
- * found by a heuristic (code without CFI, such as Debian's musl) carry a
- * bracketed tag: [scan] a return address found by a strict stack scan
- * (preceded by a call to the current function), [sp] the return address
- * at the stack pointer (pc outside the text), [fp] a frame-pointer step,
- * [guess] a loose stack scan; frames found after a guess carry
- * [after guess]. Then every other thread of the process is
- * asked, by a signal per tid, to write its own backtrace, bounded in time.
- * Finally the default action is restored and the signal re-raised: the
- * exit status is the original signal and a core is dumped when limits
- * allow.
+ * Other threads are stopped by a signal before the first line, so the
+ * report is one contiguous block in the log. Frames come from the
+ * binary's .eh_frame (CFI), started from the ucontext's registers, so the
+ * signal frame is never unwound. Frames found through code without CFI
+ * (such as Debian's musl) carry a bracketed tag: [scan] a return address
+ * found up the stack that validates against the function being left (a
+ * call to it, to code reaching it by tail jumps, or an indirect call),
+ * [sp] the return address at the stack pointer (pc outside the text),
+ * [fp] a frame-pointer step whose return address validates. Where nothing
+ * validates the trace ends with one line saying so: no guesses. Then
+ * every stopped thread writes its own backtrace in turn, bounded in time.
+ * Finally the default action is restored and the signal re-raised from
+ * lull's own code (a fault re-executes instead): the exit status is the
+ * original signal and a core is dumped when limits allow, in which gdb
+ * finds every thread where the report says it was
+ * (docs/crash-reports.md, "gdb and cores").
  *
  * The handler allocates nothing, uses no stdio and takes no lock a crashed
  * thread could hold: the executable is mapped and its symbols indexed by

@@ -13,6 +13,9 @@
  *     <6>[thread] message
  * A multi-line message becomes several prefixed lines in the same write. A
  * record longer than LOG_RECORD_MAX is cut and ends with LOG_TRUNC_MARK.
+ * When a write moves only part of a record (a full disk), the rest is not
+ * written; the next record that gets through first ends that line with
+ * LOG_TORN_MARK.
  *
  * Global state: the log descriptor, the level and the loss counter, all
  * atomics. The descriptor number never changes after log_open(): reopening
@@ -33,6 +36,10 @@ extern "C" {
 
 #define LOG_RECORD_MAX 4096
 #define LOG_TRUNC_MARK "...[truncated]"
+/* Ends a line holding the start of a record that a write cut short (a
+ * full disk, RLIMIT_FSIZE): the rest of that record was not written, and
+ * the record counts in log_lost(). */
+#define LOG_TORN_MARK "...[cut short: record lost]"
 
 /* Levels are syslog priorities, so they double as journald's <N>. */
 enum log_level {
@@ -72,8 +79,9 @@ void log_set_thread_name(const char *name);
 const char *log_thread_name(void);
 
 /* Format and write one record. Thread-safe, never blocks on anything but
- * write(2) itself; errors (ENOSPC, EIO, ...) are counted, not returned, and
- * reported by the next record that gets through. Preserves errno. */
+ * write(2) itself; errors (ENOSPC, EIO, ...) and writes cut short are
+ * counted, not returned, and reported by the next record that gets
+ * through. Preserves errno. */
 void log_write(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_vwrite(enum log_level level, const char *fmt, va_list ap)

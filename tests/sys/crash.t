@@ -11,9 +11,13 @@
 #    log (header .. end line) and on stderr, and a core was dumped;
 #  - the crashing chain's function names equal gdb's for the same binary
 #    (gdb -batch -ex run -ex bt; libc frames dropped on both sides, inlined
-#    frames optional, no libc frame allowed between two of ours); for
-#    abort/assert/insig on musl, whose raise() has no CFI, and wherever gdb
-#    does not reach main, the glibc build's gdb trace; for the stack
+#    frames optional, no libc frame allowed between two of ours, except
+#    the libc function that calls back in the callback scenarios qsort,
+#    bsearch, tsearch, twalk, once, atexit, by name); no [guess] frame
+#    anywhere (a return address that does not validate is not a frame);
+#    for abort/assert/insig and the callbacks on musl, whose raise() and
+#    qsort() etc. have no CFI, and wherever gdb does not reach main, the
+#    glibc build's gdb trace; for the stack
 #    overflows, gdb on the run's own core (names, and the recursion depth
 #    against the report's "repeated N more times");
 #  - file:line, where printed, equals addr2line on the address the report's
@@ -156,7 +160,7 @@ for v in $built; do
 	case $v in *-strip) continue ;; esac
 	syms=$(nm "$OUT/$v/crashme" | awk '{ print $3 }' | sed 's/\..*//' | sort -u)
 	missing=
-	for f in crash_here level4 level2s level1 run_scenario crasher_loop overflow_rec smash_here; do
+	for f in crash_here level4 level2s level1 run_scenario crasher_loop overflow_rec smash_here callback_here cb_compare; do
 		echo "$syms" | grep -qx "$f" || missing="$missing $f"
 	done
 	echo "$syms" | grep -qx level3_inl && missing="$missing (level3_inl not inlined)"

@@ -29,6 +29,8 @@ FULL = ['musl-O0', 'musl-O2', 'musl-O2-fp', 'clang-O2-dw4', 'clang-O2-dw5', 'gli
 # degraded variants: the variant whose objects, gdb reference and debug info they share
 DEGRADED = {'musl-O2-nohdr': 'musl-O2', 'musl-O2-strip': 'musl-O2'}
 GLIBC_REF = 'glibc-O2'
+# variants whose cores gdb must read (strip -s leaves gdb no names)
+CORE_VARIANTS = FULL + ['musl-O2-nohdr']
 RUN_TIMEOUT = 20
 GDB_TIMEOUT = 90
 MAX_FRAMES = 64
@@ -54,11 +56,29 @@ SCEN = {
     'logbusy': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
     'dual': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', {'crasher-0', 'crasher-1'}, 'dual'),
     'thread': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', {'crasher'}, 'tchain'),
+    'qsort': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+    'bsearch': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+    'tsearch': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+    'twalk': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+    'once': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+    'atexit': ('SIGSEGV', {'SEGV_MAPERR'}, '0x0', MAIN_NAMES, 'chain'),
+}
+# Callbacks: libc calls a function of crashme, which crashes. The libc
+# frames allowed between the callback and callback_here, which called
+# libc (musl's names; 'libc' is glibc's libc.so.6+0x.. without a symbol):
+# anything else there is a stale return address taken for a frame.
+CALLBACK_LIBC = {
+    'qsort': {'sift', 'trinkle', '__qsort_r', 'qsort', 'qsort_r', 'wrapper_cmp', 'libc'},
+    'bsearch': {'bsearch', 'libc'},
+    'tsearch': {'tsearch', '__tsearch', 'libc'},
+    'twalk': {'twalk', 'walk', 'libc'},
+    'once': {'__pthread_once_full', 'pthread_once', '__pthread_once', 'libc'},
+    'atexit': {'__funcs_on_exit', 'exit', '__run_exit_handlers', 'libc'},
 }
 ORDER = list(SCEN)
 # scenarios whose chain gdb gives as reference (the others borrow one)
 GDB_SCEN = ['segv', 'memcpy', 'strlen', 'abort', 'assert', 'kill', 'fpe', 'ill', 'bus',
-            'nullcall', 'overflow', 'overflow-thread', 'insig', 'logbusy', 'thread']
+            'nullcall', 'overflow', 'overflow-thread', 'insig', 'logbusy', 'thread'] + list(CALLBACK_LIBC)
 THREAD_SCEN = {'thread', 'dual', 'overflow-thread'}
 
 def emit(*fields):
@@ -112,6 +132,7 @@ class Run:
         self.log = self.stderr = ''
         self.cores = []
         self.core = None
+        self.core_check = False   # gdb's thread apply all bt on its core is checked
 
     @property
     def label(self):
@@ -250,6 +271,7 @@ class Report:
         self.raw_fault = False
         self.malformed = []
         self.interleaved = False
+        self.foreign = []   # lines between header and end that are not the report's
 
     @property
     def crashing(self):
@@ -334,7 +356,10 @@ def parse_reports(text):
             sec.notes.append(line.strip())
         elif line.startswith('***'):
             cur.malformed.append(line)
-        # anything else: a log record of another thread (logbusy)
+        else:
+            # a log record of another thread (logbusy): the other threads
+            # are stopped before the report starts, so there must be none
+            cur.foreign.append(line)
     return reports
 
 
@@ -422,6 +447,31 @@ def gdb_core_depth(binary, core, rundir):
     return [n for _, n in parse_gdb_frames(inner)], out, parse_gdb_frames(outer)
 
 
+CORE_MARK = '@@core@@'
+
+
+def gdb_cores_threads(binary, cores, rundir):
+    """gdb's thread apply all bt on each of cores (of one binary), in one gdb
+    session: {core: ({tid: [names]}, raw)}."""
+    cmds = []
+    for c in cores:
+        cmds += ['echo %s %s\\n' % (CORE_MARK, c), 'core-file ' + c, 'thread apply all ' + BT]
+    out = run_gdb(cmds, [binary], rundir)
+    res = {}
+    for chunk in out.split(CORE_MARK + ' ')[1:]:
+        core, _, text = chunk.partition('\n')
+        threads, cur = {}, None
+        for line in text.splitlines():
+            m = re.match(r'^Thread \d+ \(.*LWP (\d+)\)', line)
+            if m:
+                cur = threads.setdefault(int(m.group(1)), [])
+            elif line.startswith('#') and cur is not None:
+                cur.append(line)
+        res[core.strip()] = ({t: [n for _, n in parse_gdb_frames('\n'.join(ls))] for t, ls in threads.items()},
+                             text)
+    return res
+
+
 def gdb_all_threads(binary, scen, rundir):
     """Every thread's backtrace at the crash: [names per thread], raw."""
     out = run_gdb(['run', 'thread apply all ' + BT],
@@ -487,16 +537,23 @@ def own_chain(names, own, terminal):
 def intruders(frames, own, terminal, scen=None):
     """Frames that are not our code between our first frame and the
     terminal one: libc has no business there, except in insig, where the
-    signal frame and raise() sit between usr1_handler and crash_here."""
+    signal frame and raise() sit between usr1_handler and crash_here, and
+    in the callback scenarios, where the libc function that calls back
+    (CALLBACK_LIBC names only) sits between the callback and
+    callback_here."""
     names = [f.name for f in frames]
     firsts = [k for k, n in enumerate(names) if n in own]
     if not firsts:
         return []
     end = names.index(terminal) if terminal in names else len(names)
     lo = hi = -1
+    allowed = None
     if scen == 'insig' and 'usr1_handler' in names and 'crash_here' in names:
         lo, hi = names.index('usr1_handler'), names.index('crash_here')
-    return [frames[k].text for k in range(firsts[0], end) if names[k] not in own and not lo < k < hi]
+    if scen in CALLBACK_LIBC and 'callback_here' in names:
+        lo, hi, allowed = firsts[0], names.index('callback_here'), CALLBACK_LIBC[scen]
+    return [frames[k].text for k in range(firsts[0], end)
+            if names[k] not in own and not (lo < k < hi and (allowed is None or names[k] in allowed))]
 
 
 def is_subsequence(rep, ref):
@@ -539,6 +596,7 @@ class Checker:
         self.gdb = {}        # (variant, scen) -> (names, raw)
         self.gdb_core = {}   # run label -> (names, raw, outer frames): overflow runs
         self.gdb_threads = {}   # scen -> {'idle': chain, 'main': chain}, from glibc
+        self.core_threads = {}  # run dir -> ({tid: names}, raw): gdb on the run's core
         self.core_ok, self.core_why = core_allowed()
 
     def binary(self, v):
@@ -570,8 +628,11 @@ class Checker:
                 n = {'dual': self.a.dual, 'logbusy': self.a.logbusy}.get(s, 1)
                 for k in range(n):
                     add(v, s, [], s + ('.%d' % k if n > 1 else ''))
+                    runs[-1][1].core_check = k == 0 and v in CORE_VARIANTS
             add(v, 'segv', ['--threads', '4'], 'segv-threads')
+            runs[-1][1].core_check = v in CORE_VARIANTS
             add(v, 'thread', ['--threads', '4'], 'thread-threads')
+            runs[-1][1].core_check = v in CORE_VARIANTS
             if v in FULL or v == 'musl-O2-nohdr':
                 for s in ('segv', 'abort'):
                     add(v, s, ['--inject', '2'], s + '-inject', {'LULL_CRASH_INJECT': '2'})
@@ -584,12 +645,12 @@ class Checker:
         runs = self.plan_runs()
         t0 = time.monotonic()
         for binary, r, env in runs:   # one at a time: thread timing must not suffer
-            do_run(binary, r, env, keep_core=r.scen.startswith('overflow') and len(r.args) == 3)
+            do_run(binary, r, env, keep_core=(r.scen.startswith('overflow') and len(r.args) == 3) or r.core_check)
         diag('%d crash runs in %.1f s' % (len(runs), time.monotonic() - t0))
         self.runs = [r for _, r, _ in runs]
 
         t0 = time.monotonic()
-        jobs, threads_raw = {}, {}
+        jobs, threads_raw, core_runs = {}, {}, {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.a.jobs) as ex:
             for v in self.variants:
                 if v not in FULL:
@@ -598,9 +659,17 @@ class Checker:
                     d = os.path.join(self.tmp, 'gdb', v, s)
                     jobs[('live', v, s)] = ex.submit(gdb_trace, self.binary(v), s, d)
             for r in self.runs:
-                if r.core:
+                if r.core and r.scen.startswith('overflow') and len(r.args) == 3:
                     jobs[('core', r.label)] = ex.submit(gdb_core_depth, self.binary(self.base(r.variant)),
                                                         r.core, r.dir)
+            by_bin = {}
+            for r in self.runs:
+                if r.core and r.core_check:
+                    by_bin.setdefault(self.binary(self.base(r.variant)), []).append(r)
+            for b, rs in by_bin.items():
+                jobs[('corethreads', b)] = ex.submit(gdb_cores_threads, b, [r.core for r in rs],
+                                                     os.path.join(self.tmp, 'gdb-cores', os.path.basename(os.path.dirname(b))))
+                core_runs[b] = rs
             if GLIBC_REF in self.variants:
                 for s in ('segv', 'thread'):
                     d = os.path.join(self.tmp, 'gdb', GLIBC_REF, s + '-threads')
@@ -611,6 +680,10 @@ class Checker:
                     self.gdb[k[1:]] = res
                 elif k[0] == 'core':
                     self.gdb_core[k[1]] = res
+                elif k[0] == 'corethreads':
+                    for r in core_runs[k[1]]:
+                        if r.core in res:
+                            self.core_threads[r.dir] = res[r.core]
                 else:
                     threads_raw[k[1]] = res
         for r in self.runs:
@@ -669,8 +742,9 @@ class Checker:
         terminal = 'loop_start' if scen in THREAD_SCEN else 'main'
         own = self.info[v]['own']
         cands = []
-        # gdb cannot unwind musl's raise(): it has no CFI (research 11)
-        musl_raise = self.info[v]['musl'] and src in ('abort', 'assert', 'insig')
+        # gdb cannot unwind musl's raise(), nor the libc functions that
+        # call back: they have no CFI (research 11)
+        musl_raise = self.info[v]['musl'] and (src in ('abort', 'assert', 'insig') or src in CALLBACK_LIBC)
         if not musl_raise:
             cands.append((b, 'gdb on %s' % b))
         if GLIBC_REF in self.variants and b != GLIBC_REF:
@@ -684,7 +758,7 @@ class Checker:
             chain = own_chain(g[0], own, terminal)
             if chain and chain[-1] == terminal:
                 if musl_raise:
-                    desc += ", as gdb loses the frames after musl's raise(), which has no CFI"
+                    desc += ", as gdb loses the frames after musl's raise() or qsort() etc., which have no CFI"
                 elif why:
                     desc += ' (' + '; '.join(why) + ')'
                 return chain, terminal, desc
@@ -712,6 +786,9 @@ class Checker:
                     self.check_loggers(v, rs)
             self.check_threads(v, by.get((v, 'segv', ('--threads', '4')), [None])[0])
             self.check_threads(v, by.get((v, 'thread', ('--threads', '4')), [None])[0])
+            for r in self.runs:
+                if r.variant == v and r.core_check:
+                    self.check_core(v, r)
             for s, args in (('segv', ('--inject', '2')), ('abort', ('--inject', '2')),
                             ('segv', ('--inject', '2', '--threads', '4'))):
                 rs = by.get((v, s, args))
@@ -781,14 +858,22 @@ class Checker:
                     p.append('frame 0 pc %#x is not the interrupted rip %s' % (cs.frames[0].pc, m.group(1)))
                 if [f.n for f in cs.frames] != list(range(len(cs.frames))):
                     p.append('frame numbers not 0..n-1: %s' % [f.n for f in cs.frames])
-            if rep.a2l_bin is None:
+            if rep.a2l_bin is None and any(f.sym for f in cs.frames):
+                # (a trace of only '??' frames, as a return into a smashed
+                # address, has no address of the executable to list)
                 p.append('no "*** addr2line -f -i -e BIN ADDR..." line')
         if rep.raw_fault:
             p.append('"fault inside the crash handler": the handler itself faulted')
+        guessed = [f.text for sec in rep.sections for f in sec.frames if f.tag == 'guess' or f.after_guess]
+        if guessed:
+            p.append('guessed frames (a return address that does not validate is not a frame): %s' % guessed[:3])
         if rep.malformed:
             p.append('malformed or misplaced report lines: %s' % rep.malformed[:5])
         if rep.interleaved:
             p.append('another report began before this one ended')
+        if rep.foreign and not rep.noanswer:
+            p.append('the report is not one block: %d log records inside it, e.g. %s'
+                     % (len(rep.foreign), rep.foreign[:2]))
         if rep.end_idx is None:
             p.append('no "*** end of crash report" line: the report is cut')
         elif rep.end_sig != sig:
@@ -954,6 +1039,10 @@ class Checker:
            % (r.label, fmt_chain(allowed, optional)),
            'report (own frames): ' + ' '.join(got),
            'report frames:\n' + show_frames(cs.frames if cs else []))
+        notes = cs.notes if cs else []
+        ok(terminal in got or any('validates as a call to' in n or 'no further frames' in n for n in notes),
+           '%s: a trace that stops at the damage says so in one line, with no guesses' % r.label,
+           'notes: %s' % notes, 'report frames:\n' + show_frames(cs.frames if cs else []))
         need = [n for n in above if n not in optional]
         todo([n for n in got if n in need] == need,
              '%s: names: frames above the damage recovered (%s)' % (r.label, ' '.join(need)),
@@ -966,6 +1055,9 @@ class Checker:
         if rep is None or rep.crashing is None or not rep.crashing.frames:
             return
         frames = rep.crashing.frames
+        if not any(f.sym for f in frames):
+            skip('%s: file:line equals addr2line' % L, 'no frame in the executable (%s)' % frames[0].text)
+            return
         bias = rep.bias
         # which address each frame stands for: the addr2line line lists,
         # in order, one per frame of the executable: pc (frame 0, or a
@@ -1128,6 +1220,45 @@ class Checker:
                              'frames:\n' + (show_frames(secs[0].frames) if secs else '(none)'),
                              'not answering: %s' % rep.noanswer,
                              subseq=good or (mref is not None and is_subsequence(got, mref)))
+
+    def check_core(self, v, r):
+        """gdb's `thread apply all bt` on the run's core shows every thread
+        where the report says it was: the crashing thread reaches the
+        innermost function of ours in the report's crashing chain, every
+        other thread that wrote its stack the innermost function of ours
+        in it, and no thread sits in libc's syscall()/pause()."""
+        L = r.label + (' (%s)' % os.path.basename(r.dir) if r.scen in ('dual', 'logbusy') else '')
+        desc = '%s: gdb on the core: each thread where the report says it was' % L
+        if not self.core_ok:
+            return skip(desc, self.core_why)
+        g = self.core_threads.get(r.dir)
+        if g is None:
+            return ok(False, desc, 'no core (%s)' % r.signame())
+        threads, raw = g
+        own = self.info[v]['own']
+        problems, seen = [], []
+        for rep in self.reports(r):
+            for sec in rep.sections:
+                want = next((f.name for f in sec.frames if f.name in own), None)
+                tid = rep.tid if sec.crashing else sec.tid
+                if want is None:
+                    diag("  %s: thread '%s' has no frame of ours in the report: not compared" % (L, sec.name))
+                    continue
+                got = threads.get(tid)
+                seen.append("'%s' %s" % (sec.name, want))
+                if got is None:
+                    problems.append("thread '%s' (tid %d): not in the core (threads %s)"
+                                    % (sec.name, tid, sorted(threads)))
+                elif want not in got:
+                    problems.append("thread '%s' (tid %d): gdb does not reach %s: %s"
+                                    % (sec.name, tid, want, ' '.join(str(n) for n in got[:12])))
+                elif got and got[0] in ('syscall', 'pause', '__syscall_cp_c', '__syscall_cp_asm'):
+                    problems.append("thread '%s' (tid %d): stopped in libc's %s"
+                                    % (sec.name, tid, got[0]))
+        if not seen and not problems:
+            return skip(desc, 'no thread has a frame of ours in the report')
+        ok(not problems, desc + ' (%s)' % ', '.join(seen[:6]), *problems,
+           'gdb:\n' + '\n'.join(l for l in raw.splitlines() if l.startswith(('#', 'Thread')))[-3000:])
 
     def check_inject(self, v, s, r):
         sig = SCEN[s][0]

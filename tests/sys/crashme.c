@@ -11,6 +11,9 @@
  *        -> level3_inl (static, always inlined) -> level4 (static)
  *        -> crash_here -> the crash
  *
+ * (callback scenarios: crash_here -> callback_here -> libc -> cb_* -> the
+ * crash)
+ *
  * Every call in the chain is followed by a use of its result, so none is
  * a tail call, and every function but level3_inl is noinline (and noclone
  * with gcc, so no .constprop/.isra copies rename them). Pointers the
@@ -40,6 +43,15 @@
  *             store at once                                 SIGSEGV
  *   thread    loop thread "crasher" does the NULL store while main
  *             waits in loop_main                            SIGSEGV
+ * Callbacks: crash_here hands a function of its own to libc, which calls
+ * it back; the callback does the NULL store               SIGSEGV
+ *   qsort     the comparator of qsort (musl: qsort jumps to __qsort_r,
+ *             which calls it through wrapper_cmp's tail jump)
+ *   bsearch   the comparator of bsearch
+ *   tsearch   the comparator of tsearch (second insertion)
+ *   twalk     the action of twalk (musl: twalk jumps to walk)
+ *   once      the init function of pthread_once
+ *   atexit    a handler registered with atexit, run by exit()
  * In the thread scenarios the chain starts at crasher_loop (called by
  * loop_start) instead of main/run_scenario.
  *
@@ -54,12 +66,14 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <search.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -81,6 +95,7 @@ enum kind {
 	K_SEGV, K_MEMCPY, K_STRLEN, K_ABORT, K_ASSERT, K_KILL, K_FPE, K_ILL,
 	K_BUS, K_NULLCALL, K_OVERFLOW, K_OVERFLOW_THREAD, K_INSIG, K_SMASH,
 	K_LOGBUSY, K_DUAL, K_THREAD,
+	K_QSORT, K_BSEARCH, K_TSEARCH, K_TWALK, K_ONCE, K_ATEXIT,
 };
 
 static const char *const kind_names[] = {
@@ -90,7 +105,9 @@ static const char *const kind_names[] = {
 	[K_NULLCALL] = "nullcall", [K_OVERFLOW] = "overflow",
 	[K_OVERFLOW_THREAD] = "overflow-thread", [K_INSIG] = "insig",
 	[K_SMASH] = "smash", [K_LOGBUSY] = "logbusy", [K_DUAL] = "dual",
-	[K_THREAD] = "thread",
+	[K_THREAD] = "thread", [K_QSORT] = "qsort", [K_BSEARCH] = "bsearch",
+	[K_TSEARCH] = "tsearch", [K_TWALK] = "twalk", [K_ONCE] = "once",
+	[K_ATEXIT] = "atexit",
 };
 
 /* What the optimizer must not know. */
@@ -222,6 +239,74 @@ static NOINLINE int bus_here(void)
 	return p[0] + p[page];   /* both pages are now past EOF */
 }
 
+/* The callbacks libc calls: each does the NULL store. */
+static NOINLINE int cb_compare(const void *a, const void *b)
+{
+	*null_ptr = 1;
+	asm volatile("" ::: "memory");
+	return *(const int *)a - *(const int *)b;
+}
+
+static NOINLINE void cb_walk(const void *node, VISIT v, int depth)
+{
+	(void)node;
+	(void)v;
+	*null_ptr = depth;
+	asm volatile("" ::: "memory");
+}
+
+static NOINLINE void cb_once(void)
+{
+	*null_ptr = 1;
+	asm volatile("" ::: "memory");
+}
+
+static NOINLINE void cb_atexit(void)
+{
+	*null_ptr = 1;
+	asm volatile("" ::: "memory");
+}
+
+static NOINLINE int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+static int cb_keys[8] = { 5, 3, 7, 1, 6, 2, 8, 4 };
+static pthread_once_t cb_once_ctl = PTHREAD_ONCE_INIT;
+
+/* Hand a callback to libc, which calls it and crashes in it. */
+static NOINLINE int callback_here(int kind)
+{
+	int key = 7, r = 0;
+	void *root = NULL;
+
+	switch (kind) {
+	case K_QSORT:
+		qsort(cb_keys, 8, sizeof(int), cb_compare);
+		break;
+	case K_BSEARCH:
+		r = bsearch(&key, cb_keys, 8, sizeof(int), cb_compare) != NULL;
+		break;
+	case K_TSEARCH:
+		tsearch(&cb_keys[0], &root, cmp_int);
+		r = tsearch(&cb_keys[1], &root, cb_compare) != NULL;
+		break;
+	case K_TWALK:
+		tsearch(&cb_keys[0], &root, cmp_int);
+		twalk(root, cb_walk);
+		break;
+	case K_ONCE:
+		r = pthread_once(&cb_once_ctl, cb_once);
+		break;
+	case K_ATEXIT:
+		atexit(cb_atexit);
+		exit(0);
+	}
+	asm volatile("" ::: "memory");
+	return r + 1;
+}
+
 static NOINLINE int crash_here(int kind)
 {
 	int r = 0;
@@ -267,6 +352,14 @@ static NOINLINE int crash_here(int kind)
 		break;
 	case K_SMASH:
 		r = smash_here(kind);
+		break;
+	case K_QSORT:
+	case K_BSEARCH:
+	case K_TSEARCH:
+	case K_TWALK:
+	case K_ONCE:
+	case K_ATEXIT:
+		r = callback_here(kind);
 		break;
 	}
 	asm volatile("" ::: "memory");

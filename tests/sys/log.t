@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The log module with real processes: 4 threads writing at full speed into
 # one file, SIGKILLed at a random moment, rotated by mv + SIGHUP, writing
-# into a pipe, and on a full filesystem. The helper logstress writes
+# into a pipe, on a full filesystem, and two processes sharing a file when
+# writes fail or are cut short (ENOSPC, EFBIG). The helper logstress writes
 # records whose bytes are a function of (thread, seq) and verifies files in
 # C: every record whole, no interleaving, none twice, none lost that the
 # logger said it had written.
@@ -9,7 +10,7 @@
 
 LS=$TBIN/logstress
 [ -x "$LS" ] || skip_all "$LS not built (make $LS)"
-plan 30
+plan 45
 THREADS=4
 RECORDS=${LOG_T_RECORDS:-100000}   # per thread
 TOTAL=$((THREADS * RECORDS))
@@ -181,5 +182,77 @@ else
 	umount "$F"
 	ok $? "full: tmpfs unmounted"
 fi
+
+
+# 5. Writes cut short, two processes on one file. When the disk fills or
+# the size limit is reached, the write that crosses the limit moves only
+# the start of its record. Its rest must not be written (it would land
+# after the other process's next record); the fragment must be ended by a
+# marker, and the record counted lost. Records are 104 bytes and the room
+# 2 MB, which is not a multiple of 104: at least one write is cut short.
+# The room takes both processes' writers some milliseconds to fill, so
+# their records interleave.
+# Every line must be a whole record or a marked fragment, records present +
+# lost (reported by both processes) = written.
+# two_procs NAME DIR ERROR FREE [ARGS...]: the shared run, 7 tests. ERROR
+# is the strerror text the loss reports must name, FREE a command that
+# makes room again, ARGS more logstress options.
+two_procs() {
+	local name=$1 L=$2/log error=$3 free=$4 pa pb ra la lb n
+	shift 4
+	"$LS" --mark "$TMP/$name-a.shm" --linger --go "$TMP/$name.go" --first 0 "$@" "$L" 2 10000 &
+	pa=$!
+	track $pa
+	"$LS" --mark "$TMP/$name-b.shm" --linger --go "$TMP/$name.go" --first 2 "$@" "$L" 2 10000 &
+	pb=$!
+	track $pb
+	wait_for "progress files" 10 test -e "$TMP/$name-a.shm" -a -e "$TMP/$name-b.shm"
+	touch "$TMP/$name.go"   # both start writing together
+	both_done() { [ "$(field "$TMP/$name-a.shm" done)" = 2/2 ] && [ "$(field "$TMP/$name-b.shm" done)" = 2/2 ]; }
+	wait_for "all writers done" 30 both_done
+	ok $? "$name: both processes' writers finished (no call blocked)"
+	la=$(field "$TMP/$name-a.shm" lost)
+	lb=$(field "$TMP/$name-b.shm" lost)
+	diag "$name: log_lost() = $la and $lb, file $(stat -c %s "$L") bytes"
+	ok $([ "${la:-0}" -gt 0 ] && [ "${lb:-0}" -gt 0 ]; echo $?) "$name: both processes counted lost records"
+	eval "$free"
+	# One process at a time gets through, so that each looks at the end of
+	# the file before the other writes (see ends_mid_line in lib/log.c).
+	kill -HUP $pa
+	wait_for "first loss report" 10 grep -q 'lost to write errors' "$L"
+	kill -HUP $pb
+	two_reports() { [ "$(grep -c 'lost to write errors' "$L")" = 2 ]; }
+	wait_for "second loss report" 10 two_reports
+	ok $? "$name: once records get through, each process reports its losses"
+	n=$(grep -c '\.\.\.\[cut short: record lost\]$' "$L")
+	diag "$name: $n marked fragment(s)"
+	ok $([ "$n" -ge 1 ]; echo $?) "$name: the record cut short is ended by the marker"
+	kill -TERM $pa $pb
+	reap $pa
+	ra=$rc
+	reap $pb
+	is "$ra $rc" "0 0" "$name: SIGTERM -> both exit 0"
+	check --lossy "$L" 4 10000
+	ok $? "$name: every line a whole record or a marked fragment; present + reported lost = 40000"
+	is "$(grep -c "lost to write errors (last: $error)\$" "$L")" 2 "$name: both loss reports name $error"
+}
+
+# 5a. ENOSPC: a 4 MB tmpfs, half taken by a filler file, freed after.
+F2=$TMP/full2
+mkdir -p "$F2"
+if ! err=$(mount -t tmpfs -o size=4m lull-log-test2 "$F2" 2>&1); then
+	for ((i = 0; i < 8; i++)); do ok 0 "# SKIP cannot mount a tmpfs (need root): $err"; done
+else
+	trap 'umount -l "$F" "$F2" 2>/dev/null; _tap_cleanup' EXIT
+	dd if=/dev/zero of="$F2/filler" bs=4k count=512 2>/dev/null
+	two_procs enospc "$F2" "No space left on device" 'rm -f "$F2/filler"'
+	umount "$F2"
+	ok $? "enospc: tmpfs unmounted"
+fi
+
+# 5b. EFBIG: RLIMIT_FSIZE of 2 MB in both processes (SIGXFSZ ignored),
+# lifted by each once its writers are done. Needs no privilege.
+mkdir -p "$TMP/fsize"
+two_procs efbig "$TMP/fsize" "File too large" : --fsize 2097152
 
 done_testing

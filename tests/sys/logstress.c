@@ -1,9 +1,11 @@
 /* logstress: concurrent writers for the log module's system tests (not
  * shipped).
  *
- *   logstress [--mark SHM] [--linger] FILE THREADS RECORDS
+ *   logstress [--mark SHM] [--linger] [--first T] [--fsize BYTES] [--go PATH]
+ *             FILE THREADS RECORDS
  *       log_open(FILE) (stderr when FILE is "-"), loop_init(), then THREADS
- *       loops "t0".."tN-1" each log RECORDS records
+ *       loops "t0".."tN-1" (or "tT".."tT+N-1" with --first, so that several
+ *       processes can share a file) each log RECORDS records
  *           t=<thread> seq=<n> <padding>
  *       (message exactly MSG_LEN bytes, padding a function of thread and
  *       seq, so a torn or mixed line cannot pass for a record). After each
@@ -13,7 +15,11 @@
  *       record that the logger handed to the kernel. The main thread runs
  *       loop_main(LOOP_TERM_IMMEDIATE), so SIGHUP reopens the log. When
  *       every writer is done the process exits 0, or with --linger stays
- *       until SIGTERM (then exits 0 too).
+ *       until SIGTERM (then exits 0 too). --fsize sets RLIMIT_FSIZE's soft
+ *       limit to BYTES (SIGXFSZ ignored: writes past it fail with EFBIG,
+ *       the one that crosses it is cut short) until every writer is done.
+ *       --go makes the writers start only once PATH exists (after SHM is
+ *       created), so that several processes write at the same time.
  *
  *   logstress --status SHM
  *       prints "pid=P done=D/T lost=L returned=R": writers finished, the
@@ -32,8 +38,10 @@
  *         --complete every seq 0..RECORDS-1 of every thread present;
  *         --lossy   records may be missing, but exactly as many as the
  *                   loss reports in FILE add up to; the start of a lost
- *                   record may stand alone on a line (a write that ENOSPC
- *                   cut short), never glued to another.
+ *                   record (a write that ENOSPC or EFBIG cut short) may
+ *                   stand on a line of its own ended by LOG_TORN_MARK,
+ *                   never glued to another record nor left unmarked.
+ *       THREADS counts the threads of every process that wrote FILE.
  *       Prints one summary line; exits 1 with diagnostics on a violation.
  *
  * Exit status: 0 ok, 1 verification failed, 100 usage, 111 system error.
@@ -45,7 +53,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,8 +86,11 @@ struct shm {
 
 static struct shm *shm;
 static long records;
-static int nthreads;
+static int nthreads, first_thread;
 static bool linger;
+static long long fsize_limit = -1;
+static const char *go_path;
+static struct rlimit fsize_saved;
 
 static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 static void die(int status, const char *fmt, ...)
@@ -171,17 +184,19 @@ static struct shm *shm_map(const char *path, int want_threads)
 
 static int writer(void *arg)
 {
-	int t = (int)(long)arg;
+	int i = (int)(long)arg, t = first_thread + i;
 	char msg[MSG_LEN + 1];
 
 	for (long seq = 0; seq < records; seq++) {
 		make_msg(msg, t, seq);
 		log_info("%s", msg);
 		/* Only now is the record known to be in the kernel. */
-		atomic_store(&shm->progress[t].seq, seq);
+		atomic_store(&shm->progress[i].seq, seq);
 	}
 	if (atomic_fetch_add(&shm->done, 1) + 1 == nthreads) {
 		atomic_store(&shm->lost, (unsigned long long)log_lost());
+		if (fsize_limit >= 0)
+			setrlimit(RLIMIT_FSIZE, &fsize_saved);
 		if (!linger)
 			loop_exit(0);
 	}
@@ -199,6 +214,17 @@ static int run(const char *file, const char *shmpath)
 	r = loop_init();
 	if (r < 0)
 		die(111, "loop_init: %s", strerror(-r));
+	if (fsize_limit >= 0) {
+		struct rlimit rl;
+
+		signal(SIGXFSZ, SIG_IGN);
+		if (getrlimit(RLIMIT_FSIZE, &fsize_saved) < 0)
+			die(111, "getrlimit: %s", strerror(errno));
+		rl = fsize_saved;
+		rl.rlim_cur = (rlim_t)fsize_limit;
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			die(111, "setrlimit: %s", strerror(errno));
+	}
 	/* Without --mark the progress lives in private memory. */
 	if (shmpath) {
 		shm = shm_create(shmpath, nthreads);
@@ -207,8 +233,10 @@ static int run(const char *file, const char *shmpath)
 		if (!shm)
 			die(111, "out of memory");
 	}
+	while (go_path && access(go_path, F_OK) != 0)
+		usleep(1000);
 	for (int t = 0; t < nthreads; t++) {
-		snprintf(name, sizeof(name), "t%d", t);
+		snprintf(name, sizeof(name), "t%d", first_thread + t);
 		r = loop_spawn(name, writer, (void *)(long)t);
 		if (r < 0)
 			die(111, "cannot start loop %s: %s", name, strerror(-r));
@@ -375,18 +403,34 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
-/* --lossy: is this line (without its newline) the start of a record the
- * logger gave up on (a write cut short by ENOSPC), set on a line of its
- * own? It must be a strict prefix of a record not seen yet. */
+/* --lossy: is this line (without its newline) the start of a record that
+ * a write cut short (ENOSPC, EFBIG), ended by LOG_TORN_MARK? The start
+ * must be a prefix of a record not seen yet, or of a line from main (a
+ * loss report cut short), and may be empty (see ends_mid_line in
+ * lib/log.c). */
 static bool lost_fragment(const char *p, size_t len, const long *last)
 {
+	static const char mark[] = LOG_TORN_MARK;
+	static const char main_tpl[] = "####-##-##T##:##:##.######Z ????? [main] ";
 	char tpl[TS_LEN + 64 + MSG_LEN];
+	size_t ml = sizeof(mark) - 1;
 
+	if (len < ml || memcmp(p + len - ml, mark, ml))
+		return false;
+	len -= ml;
+	if (len == 0)
+		return true;
+	if (len <= TS_LEN + 1 && match_template(p, len, main_tpl, TS_LEN + 1, false))
+		return true;
+	if (len > TS_LEN + 1 && match_template(p, TS_LEN + 1, main_tpl, TS_LEN + 1, true) &&
+	    (len <= TS_LEN + 7 || !memcmp(p + TS_LEN + 7, main_tpl + TS_LEN + 7,
+					  len - TS_LEN - 7 < 7 ? len - TS_LEN - 7 : 7)))
+		return true;
 	for (int t = 0; t < nthreads; t++) {
 		for (long seq = last[t] + 1; seq < records; seq++) {
 			size_t tlen = expected_line(tpl, t, seq);
 
-			if (len < tlen - 1 && match_template(p, len, tpl, tlen, false))
+			if (len < tlen && match_template(p, len, tpl, tlen, false))
 				return true;
 		}
 	}
@@ -536,7 +580,7 @@ static int verify(enum mode mode, const char *file, const char *shmpath)
 
 static void usage(void)
 {
-	die(100, "usage: logstress [--mark SHM] [--linger] FILE THREADS RECORDS\n"
+	die(100, "usage: logstress [--mark SHM] [--linger] [--first T] [--fsize BYTES] [--go PATH] FILE THREADS RECORDS\n"
 		 "       logstress --status SHM\n"
 		 "       logstress --verify [--complete|--lossy|--killed] FILE THREADS RECORDS [SHM]");
 }
@@ -553,6 +597,12 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
 		if (!strcmp(argv[i], "--mark") && i + 1 < argc)
 			shmpath = argv[++i];
+		else if (!strcmp(argv[i], "--go") && i + 1 < argc)
+			go_path = argv[++i];
+		else if (!strcmp(argv[i], "--first") && i + 1 < argc)
+			first_thread = (int)parse_num(argv[++i], "--first", 0, MAX_THREADS - 1);
+		else if (!strcmp(argv[i], "--fsize") && i + 1 < argc)
+			fsize_limit = parse_num(argv[++i], "--fsize", 0, 1L << 40);
 		else if (!strcmp(argv[i], "--linger"))
 			linger = true;
 		else if (!strcmp(argv[i], "--verify"))

@@ -1,4 +1,4 @@
-/* Unit tests for lull/log.h (and time_format_utc from lull/time.h).
+/* Unit tests for lull/log.h (time_format_utc is tested in tests/unit/time.c).
  *
  * Records are read back from a temporary file, or from a SOCK_SEQPACKET
  * socket standing in for stderr: there each write(2) is one packet, so a
@@ -13,7 +13,9 @@
 #include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -93,67 +95,6 @@ static int matches(const char *s, const char *re)
 	if (!r)
 		diag("'%s' does not match /%s/", oneline(s), oneline(re));
 	return r;
-}
-
-/* ---- time_format_utc ---- */
-
-static void fmt_is(int64_t secs, int64_t nsec, const char *want)
-{
-	char out[32];
-	int n = time_format_utc(secs * LULL_NSEC_PER_SEC + nsec, out);
-
-	if (!ok(n == 27 && !strcmp(out, want), "time_format_utc(%llds + %lldns) = %s", (long long)secs,
-		(long long)nsec, want))
-		diag("got '%s' (length %d)", out, n);
-}
-
-static uint64_t rng = 0x9e3779b97f4a7c15u;
-
-static uint64_t next_rand(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * UINT64_C(2685821657736338717);
-}
-
-static void test_time_format(void)
-{
-	char out[32], want[64];
-	int bad = 0, i;
-
-	fmt_is(0, 0, "1970-01-01T00:00:00.000000Z");
-	fmt_is(951782400, 0, "2000-02-29T00:00:00.000000Z");
-	fmt_is(4102444800, 0, "2100-01-01T00:00:00.000000Z");
-	fmt_is(86399, 999999999, "1970-01-01T23:59:59.999999Z");   /* cut, not rounded */
-	fmt_is(951868799, 123456000, "2000-02-29T23:59:59.123456Z");
-	fmt_is(951868800, 1000, "2000-03-01T00:00:00.000001Z");
-	fmt_is(4107456000, 0, "2100-02-28T00:00:00.000000Z");
-	fmt_is(4107542400, 0, "2100-03-01T00:00:00.000000Z");   /* 2100 is not leap */
-	fmt_is(1798675200, 0, "2026-12-31T00:00:00.000000Z");
-	/* The last time an int64_t of ns can hold. */
-	fmt_is(9223372036, 854775807, "2262-04-11T23:47:16.854775Z");
-	/* Random times against the C library (no lock issue in a test),
-	 * over the whole range of int64_t nanoseconds. */
-	for (i = 0; i < 5000; i++) {
-		int64_t secs = (int64_t)(next_rand() % UINT64_C(9223372036));
-		int64_t ns = (int64_t)(next_rand() % 1000000000);
-		time_t tt = (time_t)secs;
-		struct tm tm;
-
-		if (i < 1000)
-			secs %= 2000000000;   /* denser over 1970-2033 */
-		tt = (time_t)secs;
-		gmtime_r(&tt, &tm);
-		snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ns / 1000));
-		if (time_format_utc(secs * LULL_NSEC_PER_SEC + ns, out) != 27 || strcmp(out, want)) {
-			if (bad++ < 5)
-				diag("%lld s %lld ns: got %s, gmtime_r says %s", (long long)secs,
-				     (long long)ns, out, want);
-		}
-	}
-	is_int(bad, 0, "time_format_utc agrees with gmtime_r on 5000 random times up to 2262");
 }
 
 /* ---- prefix and thread names ---- */
@@ -567,6 +508,76 @@ static void test_errno_and_losses(void)
 	close(in);
 }
 
+/* ---- writes cut short ---- */
+
+/* In a child: RLIMIT_FSIZE at `limit` bytes (SIGXFSZ ignored, so write
+ * returns short or fails with EFBIG), log `first`, lift the limit, log
+ * "after". Exits with the number of records `first` added to log_lost(). */
+static void fsize_child(rlim_t limit, const char *first)
+{
+	struct rlimit rl, old;
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		getrlimit(RLIMIT_FSIZE, &old);
+		rl = old;
+		rl.rlim_cur = limit;
+		setrlimit(RLIMIT_FSIZE, &rl);
+		uint64_t lost0 = log_lost();
+		log_info("%s", first);
+		int lost = (int)(log_lost() - lost0);
+		setrlimit(RLIMIT_FSIZE, &old);
+		log_info("after");
+		_exit(lost);
+	}
+	waitpid(pid, &st, 0);
+	is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 1, "... the record counts in log_lost()");
+}
+
+static void test_short_write(void)
+{
+	char big[201];
+
+	memset(big, 'x', 200);
+	big[200] = '\0';
+	/* Our own write cut short at the size limit: the rest is never
+	 * written; our next record ends the fragment with the marker. */
+	clear();
+	fsize_child(50, big);
+	ok(matches(got(), "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{15}Z info  \\[main\\] x{9}"
+			  "\\.\\.\\.\\[cut short: record lost\\]\n" TS_RE " info  \\[main\\] after\n" TS_RE
+			  " warn  \\[main\\] log: 1 record\\(s\\) lost to write errors \\(last: [^)]+\\)\n$"),
+	   "a write cut short at RLIMIT_FSIZE: 50 bytes (41 of prefix, 9 x), then the marker, then the next record");
+	ok(strstr(buf, strerror(EFBIG)) != NULL, "... the loss report names EFBIG (%s)", strerror(EFBIG));
+	ok(!strstr(buf, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), "... no byte of the remainder was written");
+
+	/* Another process's fragment: this one's write fails (nothing
+	 * written, EFBIG), so once it can write again it looks at the end of
+	 * the file and ends the fragment it finds there. */
+	clear();
+	fsize_child(50, big);
+	fsize_child(50, "second process");
+	ok(matches(got(), "^" TS_RE " info  \\[main\\] x{9}\\.\\.\\.\\[cut short: record lost\\]\n" TS_RE
+			  " info  \\[main\\] after\n" TS_RE " warn  \\[main\\] log: 1 record.*\n" TS_RE
+			  " info  \\[main\\] after\n" TS_RE " warn  \\[main\\] log: 1 record.*\n$"),
+	   "two processes: one marker, every other line whole");
+
+	/* A process whose writes failed but left nothing (the file ends with
+	 * a newline) writes no marker. */
+	clear();
+	log_info("whole");
+	fsize_child(10, "fails whole");
+	ok(matches(got(), "^" TS_RE " info  \\[main\\] whole\n" TS_RE " info  \\[main\\] after\n" TS_RE
+			  " warn  \\[main\\] log: 1 record\\(s\\) lost to write errors \\(last: [^)]+\\)\n$"),
+	   "a failed write that left no fragment: no marker");
+
+	/* This process saw none of it: its next record is plain. */
+	log_info("parent");
+	ok(matches(got(), "\n" TS_RE " info  \\[main\\] parent\n$"), "a process whose writes did not fail writes plainly");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--lull-debug-child"))
@@ -580,7 +591,6 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/log", dir);
 
 	is_int(log_level(), LOG_LEVEL_INFO, "default level is INFO");
-	test_time_format();
 	is_int(log_open(path), 0, "log_open(file)");
 	is_int(log_is_journal(), 0, "a file is not the journal");
 	log_set_thread_name("main");
@@ -590,6 +600,8 @@ int main(int argc, char **argv)
 	is_int(log_open(path), 0, "log_open(file) again");
 	test_levels();
 	test_errno_and_losses();
+	is_int(log_open(path), 0, "log_open(file) for writes cut short");
+	test_short_write();
 	test_lull_debug(argv[0], 1);
 	test_lull_debug(argv[0], 0);
 

@@ -31,7 +31,7 @@ static void on_order(struct reactor *r, struct reactor_timer *t)
 	o->log[(*o->n)++] = t->deadline;
 }
 
-static void test_order(size_t count, bool cancel_half)
+static void check_order(size_t count, bool cancel_half)
 {
 	struct reactor *r = reactor_new();
 	struct otimer *ts = calloc(count, sizeof(*ts));
@@ -362,17 +362,24 @@ static void test_run_terminates(void)
 	   "SIGTERM: a loop blocked in reactor_run with a far timer returns, graceful exit 0 (status %#x)", st);
 }
 
-int main(void)
+static void test_order(void)
 {
-	test_order(1000, false);
-	test_order(100000, true);
-	test_cancel_during_dispatch();
-	test_watch_removed_by_other();
-	test_level_and_edge();
-	test_defer();
-	test_timerfd_arming();
-	test_run_stop();
-	test_run_terminates();
-	printf("1..%d\n", tap_n);
-	return done_testing();
+	check_order(1000, false);
+	check_order(100000, true);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_order),
+		TAP_TEST(test_cancel_during_dispatch),
+		TAP_TEST(test_watch_removed_by_other),
+		TAP_TEST(test_level_and_edge),
+		TAP_TEST(test_defer),
+		TAP_TEST(test_timerfd_arming),
+		TAP_TEST(test_run_stop),
+		TAP_TEST(test_run_terminates),
+	};
+
+	return tap_run(argc, argv, tests, TAP_COUNT(tests));
 }
