@@ -146,7 +146,9 @@ track $pid
 wait_for "echod at the lower limits listening" 60 log_has "$TMP/min.log" "echod listening"
 ok $? "echod with every option at its lower limit starts"
 kill $pid; wait $pid
-is $? 0 "  and exits 0 on SIGTERM"
+st=$?
+# a 1 ms grace period may be missed on a loaded machine: 124 is then right
+ok $([ $st = 0 ] || [ $st = 124 ]; echo $?) "  and stops on SIGTERM (status $st: 0, or 124 past its 1 ms grace period)"
 
 # ---- wakeups ---------------------------------------------------------------------
 refused "wakeups PID 0" "invalid PID" "$W" 0
