@@ -6,7 +6,7 @@
  * process_vm_readv, which fails with EFAULT instead of faulting), every
  * loop bounded.
  *
- * Strategy (see ../shared/research/backtrace.md, "S5"): CFI first; a
+ * Strategy (docs/unwinding.md): CFI first; a
  * sigreturn trampoline reloads registers from the signal frame; code
  * without CFI (Debian's musl libc.a has none) is crossed by a strict stack
  * scan for a return address that validates against the current function
