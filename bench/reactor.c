@@ -266,8 +266,11 @@ int main(void)
 	double disp_base = bench_epoll_baseline();
 
 	/* idle: all 10 000 watches and 100 000 far timers stay pending */
-	if (loop_spawn("reactor", idle_loop, r) < 0)
+	int e = loop_spawn("reactor", idle_loop, r);
+	if (e < 0) {
+		errno = -e;
 		die("loop_spawn");
+	}
 	while (!reactor_tid)
 		sleep_ms(1);
 	sleep_ms(300);
