@@ -16,12 +16,15 @@
 #include <strings.h>
 
 #include "api.h"
+#include "events.h"
+#include "forward.h"
 #include "http.h"
 #include "json.h"
 #include "lull/log.h"
 #include "metrics.h"
 #include "proto.h"
 #include "store.h"
+#include "web.h"
 
 #define RESP_MAX (512u << 20)
 #define FILTER_MAX 4096
@@ -277,6 +280,62 @@ static int bin_alert(const struct http_req *req, struct http_resp *resp)
 	return send_json(resp, &w, 200);
 }
 
+static void instance_json(struct json_writer *w, const struct instance *in)
+{
+	json_obj_begin(w);
+	json_kstrn(w, "app_type", in->app_type, in->app_type_len);
+	json_kstrn(w, "instance", in->name, in->name_len);
+	json_kstr(w, "state", in->up ? "up" : "down");
+	json_ktime(w, "since", in->since);
+	json_kbool(w, "parent", in->parent);
+	json_kbool(w, "steady", in->steady);
+	json_kint(w, "open_alerts", in->open_alerts);
+	json_key(w, "peer");
+	if (in->conn)
+		json_str(w, proto_peer(in->conn));
+	else
+		json_null(w);
+	json_obj_end(w);
+}
+
+/* Live updates (events.h): the objects the API shows, after a change. */
+static void publish(const char *kind, struct json_writer *w)
+{
+	size_t len;
+	char *text = json_take(w, &len);
+
+	if (text)
+		events_publish(kind, text);
+	free(text);
+}
+
+void api_publish_alert(const struct alert *a)
+{
+	struct json_writer w;
+
+	if (!events_wanted()) {
+		events_skip();
+		return;
+	}
+	json_init(&w, RESP_MAX);
+	alert_json(&w, a);
+	json_obj_end(&w);
+	publish("alert", &w);
+}
+
+void api_publish_instance(const struct instance *in)
+{
+	struct json_writer w;
+
+	if (!events_wanted()) {
+		events_skip();
+		return;
+	}
+	json_init(&w, RESP_MAX);
+	instance_json(&w, in);
+	publish("instance", &w);
+}
+
 static int list_instances(struct http_resp *resp)
 {
 	struct json_writer w;
@@ -286,21 +345,8 @@ static int list_instances(struct http_resp *resp)
 	json_obj_begin(&w);
 	json_key(&w, "instances");
 	json_arr_begin(&w);
-	for (const struct instance *in = store_instances(); in; in = in->next, n++) {
-		json_obj_begin(&w);
-		json_kstrn(&w, "app_type", in->app_type, in->app_type_len);
-		json_kstrn(&w, "instance", in->name, in->name_len);
-		json_kstr(&w, "state", in->up ? "up" : "down");
-		json_ktime(&w, "since", in->since);
-		json_kbool(&w, "parent", in->parent);
-		json_kint(&w, "open_alerts", in->open_alerts);
-		json_key(&w, "peer");
-		if (in->conn)
-			json_str(&w, proto_peer(in->conn));
-		else
-			json_null(&w);
-		json_obj_end(&w);
-	}
+	for (const struct instance *in = store_instances(); in; in = in->next, n++)
+		instance_json(&w, in);
 	json_arr_end(&w);
 	json_kint(&w, "count", (int64_t)n);
 	json_obj_end(&w);
@@ -332,6 +378,7 @@ int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 	size_t nseg = http_path_segments(req);
 	char s0[16] = "", s1[16] = "", s3[16] = "";
 	bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+	const char *why = "";
 
 	(void)ctx;
 	metrics.http_requests++;
@@ -346,6 +393,8 @@ int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 	if (nseg >= 1)
 		(void)http_path_segment(req, 0, s0, sizeof(s0));
 	if (strcmp(s0, "api") && !http_path_is(req, "/metrics")) {
+		if (web_handle(req, resp))   /* the page's files */
+			return 0;
 		http_resp_error(resp, 404, "not found");
 		return 0;
 	}
@@ -368,6 +417,13 @@ int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 		http_resp_adopt(resp, text, len);
 		return 0;
 	}
+	if (web_handle(req, resp))   /* GET /api/session */
+		return 0;
+	if (http_path_is(req, "/api/events")) {
+		if (req->method != HTTP_GET)
+			goto method;
+		return events_subscribe(req, resp);
+	}
 	if (nseg >= 2)
 		(void)http_path_segment(req, 1, s1, sizeof(s1));
 	if (nseg >= 4)
@@ -376,6 +432,15 @@ int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 		if (!get)
 			goto method;
 		return list_alerts(req, resp);
+	}
+	if (nseg == 2 && !strcmp(s1, "forwarding")) {   /* forward.h: Alertmanager replicas */
+		struct json_writer w;
+
+		if (!get)
+			goto method;
+		json_init(&w, RESP_MAX);
+		forward_write_json(&w);
+		return send_json(resp, &w, 200);
 	}
 	if (nseg == 2 && !strcmp(s1, "instances")) {
 		if (!get)
@@ -392,6 +457,8 @@ int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 			http_resp_header(resp, "Allow", "POST");
 			return json_error_resp(resp, 405, "use POST to bin an alert");
 		}
+		if (web_check_csrf(req, &why) < 0)
+			return json_error_resp(resp, 403, why);
 		return bin_alert(req, resp);
 	}
 	return json_error_resp(resp, 404, "no such route");
@@ -402,7 +469,9 @@ method:
 
 struct http_server *api_start_http(struct reactor *r, int fd)
 {
-	struct http_handlers h = { .handle = api_handle, .ctx = NULL };
+	struct http_handlers h = { .handle = api_handle, .stream_closed = events_stream_closed, .ctx = NULL };
+	struct http_server *s = http_server_start(r, fd, &h, NULL);
 
-	return http_server_start(r, fd, &h, NULL);
+	events_attach(s);
+	return s;
 }

@@ -7,6 +7,7 @@
  *   GET  /api/alerts/KEY             one alert with its history
  *   POST /api/alerts/KEY/bin         bin a binnable alert (409 if it is not, or closed)
  *   GET  /api/instances              instances with liveness and since when
+ *   GET  /api/forwarding             Alertmanager forwarding: replicas, queues, errors (forward.h)
  *
  * Runs on the reactor thread, as the HTTP server's handler (http.h).
  */
@@ -24,6 +25,13 @@ void api_set_token(char *token);
 
 /* Start the HTTP server with the API's routes on listening socket fd. */
 struct http_server *api_start_http(struct reactor *r, int fd);
+
+/* Publish the alert or instance as it is now to the page's event stream
+ * (events.h); store_config's on_alert and on_instance. */
+struct alert;
+struct instance;
+void api_publish_alert(const struct alert *a);
+void api_publish_instance(const struct instance *in);
 
 /* The handler (http_handle_fn). */
 int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp);

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -65,6 +67,7 @@ enum {
 	H_COOKIE,
 	H_CSRF_TOKEN,
 	H_ACCEPT,
+	H_IF_NONE_MATCH,
 	H_NKEPT,
 	H_CONTENT_LENGTH = H_NKEPT,
 	H_TRANSFER_ENCODING,
@@ -86,6 +89,7 @@ static const struct {
 	[H_COOKIE] = { "cookie", offsetof(struct http_req, cookie) },
 	[H_CSRF_TOKEN] = { "x-csrf-token", offsetof(struct http_req, csrf_token) },
 	[H_ACCEPT] = { "accept", offsetof(struct http_req, accept) },
+	[H_IF_NONE_MATCH] = { "if-none-match", offsetof(struct http_req, if_none_match) },
 	[H_CONTENT_LENGTH] = { "content-length", 0 },
 	[H_TRANSFER_ENCODING] = { "transfer-encoding", 0 },
 	[H_CONNECTION] = { "connection", 0 },
@@ -585,6 +589,7 @@ const char *http_status_reason(int status)
 ssize_t http_pct_decode(const char *in, size_t len, char *out, size_t cap, int flags)
 {
 	size_t n = 0;
+	bool over = cap == 0;   /* out is full: go on checking, -EINVAL wins */
 
 	for (size_t i = 0; i < len; i++) {
 		int c = (unsigned char)in[i];
@@ -603,11 +608,13 @@ ssize_t http_pct_decode(const char *in, size_t len, char *out, size_t cap, int f
 		} else if (c == '+' && (flags & HTTP_DECODE_PLUS)) {
 			c = ' ';
 		}
-		if (n + 1 >= cap)
-			return -ENOSPC;
+		if (over || n + 1 >= cap) {
+			over = true;
+			continue;
+		}
 		out[n++] = (char)c;
 	}
-	if (cap == 0)
+	if (over)
 		return -ENOSPC;
 	out[n] = 0;
 	return (ssize_t)n;
@@ -1017,6 +1024,7 @@ static void answer(struct http_conn *c)
 	s->st.requests++;
 	resp_init(c, req);
 	rc = s->h.handle(s->h.ctx, req, r);
+	c->last_io = time_mono_ns();   /* idle and write deadlines count from the answer */
 	if (rc < 0 || r->body.full || r->headers_full || r->status < 200 || r->status > 999 ||
 	    (r->stream && (r->status != 200 || req->method != HTTP_GET))) {
 		log_warn("http: %.*s: %s", (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p,
@@ -1033,7 +1041,8 @@ static void answer(struct http_conn *c)
 		return;
 	}
 	put_head(c, r, (long long)r->body.len, close, req->minor, NULL);
-	if (!head && r->body.len) {
+	/* 204 and 304 have no body, whatever the handler appended */
+	if (!head && r->body.len && r->status != 204 && r->status != 304) {
 		if (r->body.len <= COPY_MAX || c->body) {
 			buf_append(&c->out, r->body.p, r->body.len);
 		} else {
@@ -1078,9 +1087,14 @@ static void conn_process(struct http_conn *c)
 	size_t before = c->out.len;
 
 	while (c->mode == M_READ && !c->closing && !c->dead) {
+		/* Nothing is added to the output while a large body is on its
+		 * way (it goes out after c->out) or the client has much to read:
+		 * answers wait, in order, for the client to catch up. */
+		bool blocked = c->body || out_pending(c) >= OUT_LOW;
+
 		if (p->state == HTTP_PS_DONE) {
-			if (c->body || out_pending(c) >= OUT_LOW)
-				break;  /* answer when the client has read what is due */
+			if (blocked)
+				break;
 			answer(c);
 			if (c->dead || c->mode != M_READ)
 				break;
@@ -1090,13 +1104,16 @@ static void conn_process(struct http_conn *c)
 			continue;
 		}
 		if (p->state == HTTP_PS_ERROR) {
-			answer_reject(c);
+			if (!blocked)
+				answer_reject(c);
 			break;
 		}
 		if (c->in_off < c->in_len) {
 			c->in_off += http_parser_feed(p, c->in + c->in_off, c->in_len - c->in_off);
 			continue;
 		}
+		if (blocked)
+			break;
 		if (p->state == HTTP_PS_BODY && p->req.expect_continue && !c->continue_sent) {
 			buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 			c->continue_sent = true;
@@ -1212,8 +1229,10 @@ static bool conn_write(struct http_conn *c)
 		}
 		if (c->out_off == c->out.len) {
 			c->out_off = c->out.len = 0;
-			if (c->out.cap > 2 * OUT_LOW && c->mode != M_STREAM)
-				buf_free(&c->out);   /* give back what a burst took */
+			/* an idle keep-alive connection holds no output
+			 * buffer; a stream keeps a small one */
+			if (c->mode != M_STREAM || c->out.cap > OUT_LOW)
+				buf_free(&c->out);
 			c->out.full = false;
 		}
 		if (c->body && c->body_off == c->body_len) {
@@ -1281,8 +1300,10 @@ static void conn_update(struct http_conn *c)
 
 		deadline = deadline == LULL_FOREVER || d < deadline ? d : deadline;
 	} else if (c->mode == M_READ && !c->closing) {
-		int64_t d = c->req_start ? c->req_start + s->cfg.request_ns :
-			    out_pending(c) ? LULL_FOREVER : c->last_io + s->cfg.idle_ns;
+		/* while the client has answers to read, only the write
+		 * deadline counts */
+		int64_t d = c->parser.state == HTTP_PS_DONE || out_pending(c) ? LULL_FOREVER :
+			    c->req_start ? c->req_start + s->cfg.request_ns : c->last_io + s->cfg.idle_ns;
 
 		if (d != LULL_FOREVER && (deadline == LULL_FOREVER || d < deadline))
 			deadline = d;
@@ -1299,6 +1320,8 @@ static void conn_timeout(struct reactor *r, struct reactor_timer *t)
 	struct http_conn *c = (struct http_conn *)((char *)t - offsetof(struct http_conn, t));
 
 	(void)r;
+	if (c->dirty)
+		return;   /* an answer is about to go out; the flush sets the next deadline */
 	if (c->mode == M_READ && c->req_start) {
 		c->s->st.timeouts++;
 		log_debug("http: fd %d: request not complete in time", c->fd);
@@ -1418,6 +1441,9 @@ static void on_accept(struct reactor *r, struct reactor_watch *w, uint32_t reven
 			log_warn("http: accept: %s", strerror(errno));
 			return;
 		}
+		/* answers and events are written whole, once per turn: Nagle
+		 * would only hold the next event back for a delayed ACK */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		c = malloc(sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -1524,18 +1550,29 @@ static void flush_stage(struct reactor *r, struct reactor_defer *d)
 static void flush_fn(struct reactor *r, struct reactor_defer *d)
 {
 	struct http_server *s = (struct http_server *)((char *)d - offsetof(struct http_server, flush2));
-	struct http_conn *c;
+	struct http_conn *c, *list = s->dirty, *keep = NULL;
 
 	(void)r;
-	while ((c = s->dirty)) {
-		s->dirty = c->dirty_next;
+	/* Only the connections dirty now: answers made from here on (a
+	 * pipelined request that waited for the output to drain) go out in
+	 * the next pair of stages, after the deferred work they queue. */
+	s->dirty = NULL;
+	while ((c = list)) {
+		list = c->dirty_next;
 		c->dirty = false;
 		conn_update(c);
 	}
+	/* a closed connection still on the next dirty list is freed later */
 	while ((c = s->dead)) {
 		s->dead = c->next;
-		conn_free(c);
+		if (c->dirty) {
+			c->next = keep;
+			keep = c;
+		} else {
+			conn_free(c);
+		}
 	}
+	s->dead = keep;
 	if (s->free_in_flush && !s->flush.queued)
 		free(s);
 }

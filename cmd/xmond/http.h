@@ -21,6 +21,17 @@
  * Responses go out at the end of the reactor turn (a reactor_defer), after
  * deferred work queued while the handler ran: a journal's group commit
  * queued by a handler's state change runs before the answer that shows it.
+ * Answers are written whole with one sendmsg per connection and turn
+ * (TCP_NODELAY); a large body is sent from the handler's own buffer.
+ *
+ * Deadlines, one reactor timer per connection: a request must be complete
+ * request_ns after its first byte (slowloris), a keep-alive connection may
+ * sit idle idle_ns, pending output must make progress every write_ns; an
+ * event stream has no deadline while its output drains. At max_conns the
+ * listening socket is not watched until a connection closes (the kernel's
+ * backlog holds the rest). A rejected request is answered with its status
+ * and "Connection: close", then the connection lingers (write side shut,
+ * input drained, at most 2 s) so that the client reads the answer.
  *
  * Not thread-safe: everything runs on the reactor's loop thread.
  */
@@ -76,6 +87,7 @@ struct http_req {
 	struct http_str cookie;
 	struct http_str csrf_token;  /* X-CSRF-Token */
 	struct http_str accept;
+	struct http_str if_none_match;  /* for the page's ETags (web.c) */
 	const uint8_t *body;         /* Content-Length bytes (NULL when 0), NUL-terminated */
 	size_t body_len;
 };
@@ -141,8 +153,8 @@ const char *http_status_reason(int status);
 
 /* Percent-decode len bytes of in into out (cap bytes, NUL-terminated).
  * HTTP_DECODE_PLUS turns '+' into a space (query strings). Returns the
- * decoded length, -EINVAL for a malformed escape or an escaped NUL (%00),
- * -ENOSPC when out is too small. */
+ * decoded length, -EINVAL for a malformed escape or an escaped NUL (%00)
+ * anywhere in the input, else -ENOSPC when out is too small. */
 #define HTTP_DECODE_PLUS 1
 ssize_t http_pct_decode(const char *in, size_t len, char *out, size_t cap, int flags);
 
@@ -246,8 +258,13 @@ struct http_config {
 };
 
 struct http_stats {
-	uint64_t accepted, requests, rejected, timeouts, dropped_streams, refused;
-	size_t conns, streams;
+	uint64_t accepted;           /* connections accepted */
+	uint64_t requests;           /* requests handed to the handler */
+	uint64_t rejected;           /* requests the parser rejected (4xx/5xx, then close) */
+	uint64_t timeouts;           /* closed at the request or the write deadline */
+	uint64_t dropped_streams;    /* streams closed for passing stream_max_pending */
+	uint64_t refused;            /* times accepting paused at max_conns */
+	size_t conns, streams;       /* open now */
 };
 
 struct http_server;

@@ -629,13 +629,44 @@ static void sync_cb(struct reactor *r, struct reactor_defer *d)
 	(void)store_sync();
 }
 
+/* Tell the listeners (store_config.on_alert/on_instance) what the record
+ * just applied changed. */
+static void changed(void)
+{
+	struct rd r = { rb + 1, rlen - 1, false };
+
+	if (rb[0] == 'I' && S.cfg.on_instance) {
+		struct xmon_str type, name;
+		struct instance *in;
+
+		(void)r_u64(&r);
+		(void)r_u8(&r);
+		(void)r_u8(&r);
+		type = r_str(&r);
+		name = r_str(&r);
+		in = r.bad ? NULL : inst_find(type.p, type.len, name.p, name.len, false);
+		if (in)
+			S.cfg.on_instance(in);
+	} else if ((rb[0] == 'O' || rb[0] == 'U' || rb[0] == 'C' || rb[0] == 'D') && S.cfg.on_alert) {
+		struct alert *a = store_alert_by_key(r_u64(&r));
+
+		if (a && !r.bad)
+			S.cfg.on_alert(a);
+	}
+}
+
 static void commit(void)
 {
 	journal_append(S.j, rb, rlen);
-	if (store_apply(NULL, rb, rlen) < 0)
+	if (store_apply(NULL, rb, rlen) < 0) {
 		log_error("store: a record of type '%c' did not apply", rb[0]);
+		rb[0] = 0;
+	}
 	if (S.started)
 		reactor_defer(S.r, &S.sync, sync_cb);
+	/* after the sync is queued: deferred calls run in order, so the
+	 * group commit goes before the event stream's flush */
+	changed();
 }
 
 static void rec_instance(struct instance *in, bool up, bool parent)

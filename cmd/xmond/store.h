@@ -87,6 +87,10 @@ struct store_config {
 	int (*notify)(struct conn *c, const struct alert *a, bool parent_form);
 	/* The store replaced `old` (newest connection wins): close it. */
 	void (*kick)(struct conn *old, const char *why);
+	/* Optional: a change was made on the live path (not replay): the
+	 * alert or the instance as it is now (the web page's live updates). */
+	void (*on_alert)(const struct alert *a);
+	void (*on_instance)(const struct instance *in);
 };
 
 struct store_stats {

@@ -90,6 +90,7 @@ static void summarize(struct out *o, const struct http_parser *p)
 	put_str(o, "cookie", r->cookie);
 	put_str(o, "csrf", r->csrf_token);
 	put_str(o, "accept", r->accept);
+	put_str(o, "inm", r->if_none_match);
 	if (r->expect_continue)
 		outf(o, " expect");
 	if (r->body_len)
@@ -207,12 +208,13 @@ static const struct tcase valid[] = {
 	  "Cookie: a=b; c=d\r\n"
 	  "X-CSRF-Token: \t tok \t\r\n"
 	  "Accept: text/event-stream\r\n"
+	  "If-None-Match: W/\"abc\"\r\n"
 	  "User-Agent: curl/8.0  (x)\r\n"
 	  "X-A-Header-Name-Longer-Than-Thirty-Two-Bytes: ignored\r\n"
 	  "\r\n",
 	  "GET /api/events 1.1 ka host=[x] auth=[Bearer abc.def] origin=[http://127.0.0.1:8080] "
 	  "sfs=[same-origin] ct=[application/json; charset=utf-8] leid=[42] cookie=[a=b; c=d] csrf=[tok] "
-	  "accept=[text/event-stream]\n" },
+	  "accept=[text/event-stream] inm=[W/\"abc\"]\n" },
 	{ "GET /api/alerts?state=all&q=a%20b+c&x=%E2%82%AC HTTP/1.1\r\n" H "\r\n",
 	  "GET /api/alerts?state=all&q=a%20b+c&x=%E2%82%AC 1.1 ka host=[x]\n" },
 	{ "GET /a:b@c!$&'()*+,;=-._~/?/?:@ HTTP/1.1\r\n" H "\r\n", "GET /a:b@c!$&'()*+,;=-._~/?/?:@ 1.1 ka host=[x]\n" },
@@ -517,6 +519,8 @@ static void helpers(void)
 	is_int(http_pct_decode("abc", 3, out, 3, 0), -ENOSPC, "one short: ENOSPC");
 	is_int(http_pct_decode("", 0, out, 0, 0), -ENOSPC, "cap 0: ENOSPC");
 	is_int(http_pct_decode("%41%41", 6, out, 3, 0), 2, "cap counts decoded bytes");
+	is_int(http_pct_decode("abcdef%00", 9, out, 3, 0), -EINVAL, "malformed past the cap: EINVAL, not ENOSPC");
+	is_int(http_pct_decode("abcdef%4", 8, out, 0, 0), -EINVAL, "malformed with cap 0: EINVAL");
 
 	r = req_for("/api/alerts?a=1&b=%20x&c&d=&a=2&e+f=g&%61%62=y&&u=%E2%82%AC&bad=%zz&plus=1+1");
 	is_int(http_query_get(&r, "a", out, sizeof(out)), 1, "query a");
@@ -568,30 +572,38 @@ static void helpers(void)
 	is_str(http_status_reason(299), "Unknown", "reason of an unknown code");
 }
 
-int main(void)
+static void test_valid(void)
 {
-	const char *seed = getenv("LULL_SEED");
-	int bad = 0;
-
-	rng_state = seed ? strtoull(seed, NULL, 0) : 0x5eed2026;
-	diag("seed 0x%" PRIx64 " (LULL_SEED)", rng_state);
 	for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
-		bad += !ok(check_all("valid", valid[i].in, strlen(valid[i].in), valid[i].want), "valid %zu: %.*s", i,
-			   (int)strcspn(valid[i].in, "\r\n"), valid[i].in);
+		ok(check_all("valid", valid[i].in, strlen(valid[i].in), valid[i].want), "valid %zu: %.*s", i,
+		   (int)strcspn(valid[i].in, "\r\n"), valid[i].in);
+}
+
+static void test_rejected(void)
+{
+	static const char nul[] = "GET / HTTP/1.1\r\nHost: x\0y\r\n\r\n";
+
 	for (size_t i = 0; i < sizeof(rejected) / sizeof(rejected[0]); i++) {
 		const char *in = rejected[i].in;
 
-		bad += !ok(check_all("rejected", in, strlen(in), rejected[i].want), "rejected %zu (%.*s): %.4s", i,
-			   (int)strcspn(in, "\r\n"), in, rejected[i].want);
+		ok(check_all("rejected", in, strlen(in), rejected[i].want), "rejected %zu (%.*s): %.4s", i,
+		   (int)strcspn(in, "\r\n"), in, rejected[i].want);
 	}
-	{
-		static const char nul[] = "GET / HTTP/1.1\r\nHost: x\0y\r\n\r\n";
+	ok(check_all("NUL in value", nul, sizeof(nul) - 1, "E400\n"), "NUL in a header value: 400");
+}
 
-		ok(check_all("NUL in value", nul, sizeof(nul) - 1, "E400\n"), "NUL in a header value: 400");
-	}
-	limits();
-	pipelining();
-	helpers();
-	plan(tap_n);
-	return done_testing();
+int main(int argc, char **argv)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_valid),
+		TAP_TEST(test_rejected),
+		TAP_TEST(limits),
+		TAP_TEST(pipelining),
+		TAP_TEST(helpers),
+	};
+	const char *seed = getenv("LULL_SEED");
+
+	rng_state = seed ? strtoull(seed, NULL, 0) : 0x5eed2026;
+	diag("seed 0x%" PRIx64 " (LULL_SEED)", rng_state);
+	return tap_run(argc, argv, tests, TAP_COUNT(tests));
 }

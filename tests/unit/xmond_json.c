@@ -439,17 +439,38 @@ static void times(int rounds)
 	ok(bad == 0, "%d random times agree with gmtime_r", rounds);
 }
 
-int main(void)
+static void test_exact_escapes(void)
 {
+	exact_escapes();
+}
+
+static void test_reference(void)
+{
+	against_reference(50000);
+}
+
+static void test_python(void)
+{
+	against_python(20000);
+}
+
+static void test_times(void)
+{
+	times(100000);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_exact_escapes),
+		TAP_TEST(test_reference),
+		TAP_TEST(test_python),
+		TAP_TEST(writer),
+		TAP_TEST(test_times),
+	};
 	const char *seed = getenv("LULL_SEED");
 
 	rng_state = seed ? strtoull(seed, NULL, 0) : 0x5eed2026;
 	diag("seed 0x%" PRIx64 " (LULL_SEED)", rng_state);
-	exact_escapes();
-	against_reference(50000);
-	against_python(20000);
-	writer();
-	times(100000);
-	plan(tap_n);
-	return done_testing();
+	return tap_run(argc, argv, tests, TAP_COUNT(tests));
 }
