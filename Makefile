@@ -1,9 +1,13 @@
 # lull: plain GNU make.
 #   make                 static musl release build into build/
+#   make run             xmond with two daemons raising alerts: open the page it prints
 #   make check           all tests (TAP, run by prove) on that build
 #   make SAN=1 check     the same suite with ASan+UBSan on glibc, in build/san/
 #   make CC=clang        clang with musl's headers, linked by musl-gcc
 #   make bench           side-by-side benchmarks (installs the peers' packages as root)
+#   make lint            close-on-exec, the module layering, headers as C++
+#   make format-check    lines clang-format would change (.clang-format)
+#   make fuzz            fuzz/run: every parser's libFuzzer harness, FUZZ_SECONDS each
 #   make install PREFIX=/usr/local DESTDIR=
 # V=1 shows the commands.
 
@@ -70,7 +74,7 @@ SYSH_BINS  := $(SYSH_SRCS:tests/sys/%.c=$(O)/tests/sys/%)
 SYS_TESTS  := $(wildcard tests/sys/*.t)
 WEB_TESTS  := $(wildcard tests/web/*.t)
 
-.PHONY: all check bench install lint clean musl-toolchain
+.PHONY: all run check bench install lint format-check fuzz clean musl-toolchain
 .DEFAULT_GOAL := all
 .SECONDEXPANSION:
 .SECONDARY:
@@ -150,6 +154,10 @@ $(O)/obj/cmd/xmond/web.o: $(wildcard cmd/xmond/web/*.html cmd/xmond/web/*.js cmd
 
 # prove runs the TAP programs directly and the scripts by their #! line.
 # Tests find the binaries through LULL_BUILD.
+# The main job: xmond with two daemons raising real alerts (scripts/run-demo).
+run: all
+	@scripts/run-demo $(O)
+
 check: all $(UNIT_BINS) $(SYSH_BINS)
 	LULL_BUILD=$(abspath $(O)) LULL_SAN=$(SAN) prove --exec '' --timer $(PROVE_FLAGS) $(UNIT_BINS) $(SYS_TESTS) $(WEB_TESTS)
 
@@ -214,13 +222,14 @@ bench-deps:
 
 bench-progs: all $(BENCH_LULL:%=$(O)/bench/%) $(BENCH_VARIANTS:%=$(O)/bench/%) $(BENCH_AVAIL:%=$(O)/bench/%)
 
-$(O)/bench/%: bench/%.c $(LIBA)
+BENCH_HDRS := $(wildcard bench/*.h)
+$(O)/bench/%: bench/%.c $(BENCH_HDRS) $(LIBA)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -Iinclude -o $@ $< $(LIBA)
 	$(Q)strip --strip-debug $@
 
-$(O)/bench/crash_g: bench/crash.c $(LIBA)
+$(O)/bench/crash_g: bench/crash.c $(BENCH_HDRS) $(LIBA)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -g -Iinclude -o $@ $< $(LIBA)
 
@@ -228,7 +237,7 @@ $(O)/bench/crash_pad.s: bench/crash_pad.awk
 	@mkdir -p $(@D)
 	$(Q)awk -v n=$(CRASH_PAD_FUNCS) -f $< > $@
 
-$(O)/bench/crash_pad: bench/crash.c $(O)/bench/crash_pad.s $(LIBA)
+$(O)/bench/crash_pad: bench/crash.c $(O)/bench/crash_pad.s $(BENCH_HDRS) $(LIBA)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(LINK) $(BENCH_LULL_LD) $(BENCH_CFLAGS) -DCRASH_PADDED -Iinclude -o $@ $< $(O)/bench/crash_pad.s $(LIBA)
 	$(Q)strip --strip-debug $@
@@ -252,7 +261,7 @@ $(O)/bench/echod_nocrash: $(wildcard examples/echod/*.c) $(LIBA)
 
 # The peers: glibc, dynamic, as their packages are meant to be used.
 define bench_peer
-$(O)/bench/$(1): $(wildcard bench/$(1).c bench/$(1).cc) $(wildcard bench/*.h)
+$(O)/bench/$(1): $(wildcard bench/$(1).c bench/$(1).cc) $$(BENCH_HDRS)
 	@mkdir -p $$(@D)
 	@$$(if $$(Q),echo "  LD      $$@")
 	$$(Q)$(if $(filter %.cc,$(wildcard bench/$(1).cc)),g++ -std=gnu++17 $$(filter-out -std=gnu17,$$(BENCH_CFLAGS)),gcc $$(BENCH_CFLAGS)) \
@@ -260,10 +269,39 @@ $(O)/bench/$(1): $(wildcard bench/$(1).c bench/$(1).cc) $(wildcard bench/*.h)
 endef
 $(foreach p,$(BENCH_PEERS),$(eval $(call bench_peer,$(firstword $(subst :, ,$(p))),$(lastword $(subst :, ,$(p))))))
 
+# Descriptors without close-on-exec; the module graph (scripts/check-layers:
+# no circle, nothing including a module above it); every public header
+# compiles as C++ (extern "C", no C-only constructs) when a C++ compiler is
+# there.
+CXX_CHECK := $(firstword $(shell command -v g++ clang++ 2>/dev/null))
 lint:
 	@! grep -nE '\b(pipe|epoll_create|accept|signalfd|eventfd|timerfd_create|inotify_init|socket|open|dup)\(' \
 	  lib/*.c cmd/*/*.c examples/*/*.c | grep -vE 'CLOEXEC|O_CLOEXEC|^\S+:\s*(//|\*|/\*)' \
 	  || { echo "lint: descriptors above lack close-on-exec" >&2; false; }
+	@scripts/check-layers
+ifneq ($(CXX_CHECK),)
+	@for h in include/lull/*.h; do \
+	  printf '#include "lull/%s"\nint main() { return 0; }\n' "$${h##*/}" | \
+	    $(CXX_CHECK) -std=c++23 -Wall -Werror -Iinclude -fsyntax-only -x c++ - || \
+	    { echo "lint: $$h does not compile as C++" >&2; exit 1; }; \
+	done
+endif
+
+# Lines of lull's own C files that clang-format (.clang-format) would
+# change; fuzz corpora and generated files are not C. Nothing is rewritten.
+FORMAT_FILES = $(filter %.c %.h %.cc,$(shell git ls-files 2>/dev/null || find lib include cmd examples tests bench fuzz -type f))
+format-check:
+	@command -v clang-format >/dev/null || { echo "format-check: clang-format not found (Debian: clang-format)" >&2; exit 111; }
+	@n=0; for f in $(FORMAT_FILES); do \
+	  c=$$(clang-format --style=file "$$f" | diff "$$f" - | grep -c '^<'); \
+	  [ "$$c" = 0 ] || { echo "$$f: $$c line(s)"; n=$$((n + c)); }; \
+	done; \
+	echo "format-check: $$n line(s) would change (clang-format -i FILE applies it)"; [ "$$n" = 0 ]
+
+# Every parser's libFuzzer harness (clang, ASan, UBSan), FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	fuzz/run $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/lull

@@ -20,26 +20,13 @@
  *     logon in front; and for one input in eight, on a logon followed by
  *     the input repeated past 2 * XMON_MSG_MAX bytes.
  * Any mismatch aborts. Seeds: fuzz/corpus/xmon_client/ (section 5 frames).
+ * The feeding (passes 1 to 3) is fuzz/feed.h, shared with xmon_server.c.
  *
  * Build (fuzz/run does the same, linking every file of lib/):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
  *     -D_GNU_SOURCE -Iinclude -Ilib fuzz/xmon_client.c lib/xmon_wire.c
  */
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "lull/xmon_wire.h"
-
-#define CHECK(c)                                                                        \
-	do {                                                                            \
-		if (!(c)) {                                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                        \
-		}                                                                       \
-	} while (0)
+#include "feed.h"
 
 /* Fields of struct xmon_msg, as bits. */
 enum {
@@ -51,12 +38,6 @@ enum {
 	M_NOT_ENCODED = M_COUNTERS | M_DETAILS | M_JSON,  /* encoders send 0 / empty */
 };
 
-static int str_eq(struct xmon_str a, struct xmon_str b)
-{
-	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
-}
-
-/* Which fields differ, type aside. */
 static unsigned diff(const struct xmon_msg *a, const struct xmon_msg *b)
 {
 	return (a->magic != b->magic ? M_MAGIC : 0) | (a->version != b->version ? M_VERSION : 0) |
@@ -99,61 +80,9 @@ static unsigned used_fields(uint32_t type)
 	abort();
 }
 
-/* Written apart from lib/xmon_wire.c's: digits only, >= 1, <= INT64_MAX. */
-static int64_t decimal(struct xmon_str s)
-{
-	static const char max[] = "9223372036854775807";
-	size_t i = 0, digits;
-	int64_t v = 0;
-
-	if (s.len == 0)
-		return -1;
-	for (size_t k = 0; k < s.len; k++)
-		if (s.p[k] < '0' || s.p[k] > '9')
-			return -1;
-	while (i + 1 < s.len && s.p[i] == '0')
-		i++;
-	digits = s.len - i;
-	if (digits > 19 || (digits == 19 && memcmp(s.p + i, max, 19) > 0))
-		return -1;
-	for (; i < s.len; i++)
-		v = v * 10 + (s.p[i] - '0');
-	return v;
-}
-
 static int canonical(struct xmon_str s)
 {
 	return s.len > 0 && (s.p[0] != '0' || s.len == 1);
-}
-
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3u;
-	return h;
-}
-
-static uint64_t hash_str(uint64_t h, struct xmon_str s)
-{
-	h = hash_bytes(h, &s.len, sizeof(s.len));
-	return s.len ? hash_bytes(h, s.p, s.len) : h;
-}
-
-static uint64_t hash_msg(uint64_t h, const struct xmon_msg *m)
-{
-	int64_t v[] = { m->type, m->magic, m->version, m->interval, m->heap_size, m->thread_count,
-			m->error_count, m->mood, m->alert_id, m->binnable };
-
-	h = hash_bytes(h, v, sizeof(v));
-	h = hash_str(h, m->hostname);
-	h = hash_str(h, m->app_type);
-	h = hash_str(h, m->app_instance);
-	h = hash_str(h, m->details);
-	h = hash_str(h, m->alert_id_text);
-	h = hash_str(h, m->message);
-	return hash_str(h, m->json);
 }
 
 /* An independent reader, written plainly from the tables of sections 2.1
@@ -345,92 +274,9 @@ static void check_msg(const struct xmon_parser *p, const struct xmon_msg *m, siz
 	reencode(m);
 }
 
-struct outcome {
-	uint64_t hash;
-	size_t nmsgs, left;
-	int r;
-	char error[sizeof(((struct xmon_parser *)0)->error)];
-};
-
-static uint64_t mix(uint64_t *s)
-{
-	/* splitmix64 */
-	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-/* Feed data to a fresh parser; seed == 0: whole, else in pieces. */
-static void pass(const uint8_t *data, size_t size, uint64_t seed, struct outcome *o)
-{
-	static struct xmon_parser p;
-	static const size_t scale[] = { 1, 4, 16, 64, 512, 8192 };
-	struct xmon_msg m;
-	size_t off = 0, consumed = 0;  /* consumed: input bytes before the next message */
-	int r = 0;
-
-	memset(o, 0, sizeof(*o));
-	o->hash = 0xcbf29ce484222325u;
-	xmon_parser_init(&p, XMON_FROM_CLIENT);
-	for (;;) {
-		size_t ask = size - off, took, got = 0;
-
-		if (seed) {
-			size_t c = 1 + mix(&seed) % scale[mix(&seed) % 6];
-
-			ask = ask < c ? ask : c;
-		}
-		took = xmon_parser_feed(&p, data + off, ask);
-		CHECK(took <= ask);
-		off += took;
-		if (seed && took == ask && off < size && mix(&seed) % 3 == 0)
-			continue;  /* don't drain yet */
-		for (;;) {
-			size_t before = p.len;
-
-			if ((r = xmon_parser_next(&p, &m)) != 1)
-				break;
-			check_msg(&p, &m, o->nmsgs, data + consumed, before - p.len, !seed);
-			consumed += before - p.len;
-			o->hash = hash_msg(o->hash, &m);
-			o->nmsgs++;
-			got++;
-		}
-		if (r < 0) {
-			CHECK(r == -EPROTO || r == -EMSGSIZE);
-			CHECK(p.error[0] && memchr(p.error, 0, sizeof(p.error)));
-			CHECK(xmon_parser_next(&p, &m) == r);  /* sticky */
-			break;
-		}
-		CHECK(r == 0);
-		if (off == size)
-			break;
-		CHECK(took > 0 || got > 0);  /* the parser never wedges */
-	}
-	o->r = r;
-	o->left = r ? 0 : p.len;
-	CHECK(r || consumed + p.len == size);
-	memcpy(o->error, p.error, sizeof(o->error));
-}
-
-static void both_ways(const uint8_t *data, size_t size)
-{
-	struct outcome whole, split;
-	uint64_t seed = hash_bytes(0xcbf29ce484222325u, data, size) | 1;
-
-	pass(data, size, 0, &whole);
-	pass(data, size, seed, &split);
-	CHECK(whole.r == split.r && whole.nmsgs == split.nmsgs && whole.hash == split.hash &&
-	      whole.left == split.left && strcmp(whole.error, split.error) == 0);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t *withlogon;
-
 	if (!logon_len) {
 		ssize_t n = xmon_enc_logon(logon, sizeof(logon), XMON_S("host"), 10, XMON_S("type"),
 					   XMON_S("instance"));
@@ -438,29 +284,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(n > 0);
 		logon_len = (size_t)n;
 	}
-	both_ways(data, size);
-
-	withlogon = malloc(logon_len + size + 1);
-	CHECK(withlogon);
-	memcpy(withlogon, logon, logon_len);
-	if (size)
-		memcpy(withlogon + logon_len, data, size);
-	both_ways(withlogon, logon_len + size);
-	free(withlogon);
-
-	/* One input in eight, repeated past XMON_MSG_MAX bytes behind a logon:
-	 * the buffer must compact and feeds come up short, which inputs of
-	 * libFuzzer's default -max_len (4096) cannot reach alone. */
-	if (size && size < 4096 && hash_bytes(0x84222325u, data, size) % 8 == 0) {
-		size_t k = (2 * XMON_MSG_MAX + size) / size, n = logon_len + k * size;
-		uint8_t *rep = malloc(n);
-
-		CHECK(rep);
-		memcpy(rep, logon, logon_len);
-		for (size_t i = 0; i < k; i++)
-			memcpy(rep + logon_len + i * size, data, size);
-		both_ways(rep, n);
-		free(rep);
-	}
+	feed_both_ways(XMON_FROM_CLIENT, check_msg, data, size);
+	/* behind a logon, so that mutations reach every post-logon message */
+	feed_all(XMON_FROM_CLIENT, check_msg, logon, logon_len, data, size);
 	return 0;
 }

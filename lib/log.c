@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 
 #include "internal.h"
 #include "lull/log.h"
@@ -312,6 +313,29 @@ static size_t build_record(char *out, size_t cap, const char *prefix, size_t ple
 	return n;
 }
 
+/* write(2) for records, as one inline system call on x86-64: a thread
+ * stopped inside it (by a crash report's dump signal, say) is stopped in
+ * log.c, whose unwind tables lead back to the caller, not in the libc's
+ * wrapper, which has none (a backtrace would then scan the stack and may
+ * pick up stale addresses); and no cancellation-point wrapper runs. One
+ * system call either way. Returns the count or -errno. */
+static ssize_t sys_write(int fd, const void *p, size_t n)
+{
+#if defined(__x86_64__)
+	long r;
+
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "0"((long)SYS_write), "D"((long)fd), "S"(p), "d"(n)
+			 : "rcx", "r11", "memory");
+	return r;
+#else
+	ssize_t r = write(fd, p, n);
+
+	return r < 0 ? -errno : r;
+#endif
+}
+
 /* Why a write stopped short: it reports no errno. The file reached the
  * process's size limit (EFBIG), or its file system is full (ENOSPC);
  * else EIO. Only called on that rare path. */
@@ -343,13 +367,13 @@ static int write_record(int fd, const char *p, size_t len)
 	ssize_t n;
 
 	do
-		n = write(fd, p, len);
-	while (n < 0 && errno == EINTR);
+		n = sys_write(fd, p, len);
+	while (n == -EINTR);
 	if (n == (ssize_t)len)
 		return 0;
 	atomic_fetch_add(&log_suspect_, 1);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	if (n == 0)
 		return -EIO;
 	atomic_store(&log_torn_, 1);

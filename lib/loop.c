@@ -27,6 +27,9 @@
 #include "lull/log.h"
 #include "lull/loop.h"
 #include "lull/notify.h"
+#include "lull/prog.h"
+
+_Static_assert(LOOP_EXIT_DEADLINE == PROG_EXIT_DEADLINE, "one exit status for a missed deadline");
 
 #define LOOP_STACK_SIZE (2u << 20)
 

@@ -3,13 +3,23 @@
  * getaddrinfo() is the resolver: in static musl it reads /etc/hosts and
  * /etc/resolv.conf itself (no NSS modules to load, which is what breaks
  * static glibc); in the glibc sanitizer build it is the usual one.
+ * resolve_query_start() runs it in a detached helper thread so that a loop
+ * never blocks on a name server (see lull/resolve.h for why a thread and
+ * not a stub resolver).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "lull/resolve.h"
 
@@ -50,7 +60,7 @@ int resolve_split(const char *hostport, char *host, size_t hcap, uint16_t *port)
 	return 0;
 }
 
-int resolve_host(const char *host, uint16_t port, struct resolve_result *r)
+static int lookup(const char *host, uint16_t port, struct resolve_result *r, int flags)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char service[8];
@@ -59,7 +69,7 @@ int resolve_host(const char *host, uint16_t port, struct resolve_result *r)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
+	hints.ai_flags = AI_NUMERICSERV | flags;
 	snprintf(service, sizeof(service), "%u", port);
 	r->n = 0;
 	e = getaddrinfo(host, service, &hints, &res);
@@ -84,6 +94,130 @@ int resolve_host(const char *host, uint16_t port, struct resolve_result *r)
 	}
 	freeaddrinfo(res);
 	return r->n ? 0 : -ENOENT;
+}
+
+int resolve_host(const char *host, uint16_t port, struct resolve_result *r)
+{
+	return lookup(host, port, r, 0);
+}
+
+/* ---- lookups in a helper thread ---- */
+
+struct resolve_query {
+	atomic_int refs;            /* the caller's and the helper's */
+	atomic_bool done;           /* result and res are written (release) */
+	int efd;
+	int result;
+	uint16_t port;
+	char host[256];             /* a DNS name is at most 253 bytes */
+	struct resolve_result res;
+};
+
+static void query_unref(struct resolve_query *q)
+{
+	if (atomic_fetch_sub(&q->refs, 1) != 1)
+		return;
+	close(q->efd);
+	free(q);
+}
+
+static void query_finish(struct resolve_query *q, int result)
+{
+	uint64_t one = 1;
+
+	q->result = result;
+	atomic_store_explicit(&q->done, true, memory_order_release);
+	/* An eventfd write of 1 cannot fail short of 2^64 - 2 writes. */
+	if (write(q->efd, &one, sizeof(one)) < 0) {
+	}
+}
+
+static void *query_thread(void *arg)
+{
+	struct resolve_query *q = arg;
+
+	prctl(PR_SET_NAME, "resolve");   /* what ps, wakeups(1) and the tests see */
+	query_finish(q, lookup(q->host, q->port, &q->res, 0));
+	query_unref(q);
+	return NULL;
+}
+
+struct resolve_query *resolve_query_start(const char *host, uint16_t port)
+{
+	struct resolve_query *q;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t t;
+	int e;
+
+	if (strlen(host) >= sizeof(q->host)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->efd < 0) {
+		e = errno;
+		free(q);
+		errno = e;
+		return NULL;
+	}
+	strcpy(q->host, host);
+	q->port = port;
+	atomic_init(&q->refs, 1);
+	/* A numeric address: converted here, no thread, no wait. */
+	e = lookup(host, port, &q->res, AI_NUMERICHOST);
+	if (e != -ENOENT) {
+		query_finish(q, e);
+		return q;
+	}
+	/* The helper takes no process-directed signal (the loops' stop
+	 * signal included: nothing interrupts or waits for it), only the
+	 * synchronous crash signals, so a fault in it is still reported. */
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGABRT);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_store(&q->refs, 2);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&t, &attr, query_thread, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (e) {
+		close(q->efd);
+		free(q);
+		errno = e;
+		return NULL;
+	}
+	return q;
+}
+
+int resolve_query_fd(const struct resolve_query *q)
+{
+	return q->efd;
+}
+
+int resolve_query_result(const struct resolve_query *q, struct resolve_result *r)
+{
+	if (!atomic_load_explicit(&q->done, memory_order_acquire))
+		return -EINPROGRESS;
+	if (q->result == 0)
+		*r = q->res;
+	return q->result;
+}
+
+void resolve_query_free(struct resolve_query *q)
+{
+	if (q)
+		query_unref(q);
 }
 
 const char *resolve_addr_str(const struct sockaddr *sa, char *buf, size_t cap)

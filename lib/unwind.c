@@ -6,7 +6,7 @@
  * process_vm_readv, which fails with EFAULT instead of faulting), every
  * loop bounded.
  *
- * Strategy (see ../shared/research/backtrace.md, "S5"): CFI first; a
+ * Strategy (docs/unwinding.md): CFI first; a
  * sigreturn trampoline reloads registers from the signal frame; code
  * without CFI (Debian's musl libc.a has none) is crossed by a strict stack
  * scan for a return address that validates against the current function
@@ -16,6 +16,10 @@
  * the walk stops instead (unwind_step returns -2). Heuristic frames are
  * reported as such.
  */
+#if !defined(__x86_64__)
+#error "lull's unwinder is x86-64 only: DWARF register numbers, call encodings, ucontext layout"
+#endif
+
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -34,7 +38,9 @@ int unwind_inject_fault_depth;
 #define FDE_SCAN_BYTES 65536
 #define TAIL_SCAN_BYTES 1024    /* body of a function searched for tail jumps */
 #define TAIL_DEPTH 2            /* call target -> function -> fn */
-#define ANCHOR_MAX_FRAMES 16    /* libc frames crossed to find one with CFI */
+#define ANCHOR_MAX_FRAMES 16
+#define UNKNOWN_FN_BYTES 65536  /* function unknown: how far below pc its entry may be */
+#define ENTRY_JUMP_BYTES 32     /* a wrapper's tail jump comes this early */    /* libc frames crossed to find one with CFI */
 #define CALLEE_SAVED ((1u << UW_RBX) | (1u << UW_RBP) | (1u << UW_R12) | (1u << UW_R13) | \
 		      (1u << UW_R14) | (1u << UW_R15))
 
@@ -808,7 +814,8 @@ static uintptr_t cold_parent(const struct unwind_cursor *c, uintptr_t fn)
  * that starts at fn (or at fn2, its parent)? RA_DIRECT: the instruction
  * before ra is a direct call to fn or to code that reaches fn by tail
  * jumps; RA_INDIRECT: an indirect call (its target is unknown). With fn
- * unknown (no symbol and no CFI: a stripped binary) nothing validates. */
+ * unknown (no symbol and no CFI: a stripped binary) nothing validates
+ * here: scan_stack_unknown has its own rule. */
 static int validate_ra(const struct unwind_cursor *c, uintptr_t ra, uintptr_t fn, uintptr_t fn2)
 {
 	uintptr_t target;
@@ -822,16 +829,77 @@ static int validate_ra(const struct unwind_cursor *c, uintptr_t ra, uintptr_t fn
 	return RA_NO;
 }
 
+/* The entry closest below pc that a direct call to target leads to: the
+ * target itself or where a tail jump in its first ENTRY_JUMP_BYTES goes
+ * (a wrapper such as musl's qsort). 0 if none is below pc. */
+static uintptr_t entry_below(const struct unwind_cursor *c, uintptr_t target, uintptr_t pc)
+{
+	unsigned char b[ENTRY_JUMP_BYTES + 6];
+	uintptr_t best = target <= pc && pc - target < UNKNOWN_FN_BYTES ? target : 0;
+
+	if (unwind_read(c, target, b, sizeof(b)) < 0)
+		return best;
+	for (size_t i = 0; i < ENTRY_JUMP_BYTES; i++) {
+		uintptr_t dest;
+		int32_t rel;
+
+		if (b[i] == 0xe9) {
+			memcpy(&rel, b + i + 1, 4);
+			dest = target + i + 5 + (intptr_t)rel;
+		} else if (b[i] == 0xeb) {
+			dest = target + i + 2 + (intptr_t)(int8_t)b[i + 1];
+		} else {
+			continue;
+		}
+		if (dest <= pc && pc - dest < UNKNOWN_FN_BYTES && dest > best)
+			best = dest;
+	}
+	return best;
+}
+
+/* The scan for code whose function is unknown (no symbol, no CFI: a
+ * binary stripped with strip -s): the real return address is after a
+ * call whose target (or the target's tail jump) is the function's first
+ * byte, the closest entry below pc; a stale one would need a call target
+ * between that byte and pc, inside the function. So: the word with the
+ * closest entry below pc, the lowest such word on a tie. */
+static uintptr_t scan_stack_unknown(const struct unwind_cursor *c, uintptr_t sp, uintptr_t pc, size_t window)
+{
+	uint64_t words[64];
+	uintptr_t best = 0, best_entry = 0;
+
+	if (!sym_in_text(c->syms, pc))
+		return 0;
+	sp &= ~(uintptr_t)7;
+	for (size_t done = 0; done < window; done += sizeof(words)) {
+		if (unwind_read(c, sp + done, words, sizeof(words)) < 0)
+			break;
+		for (size_t i = 0; i < 64; i++) {
+			uintptr_t ra = (uintptr_t)words[i], target, entry;
+
+			if (!sym_in_text(c->syms, ra) || !call_before(c, ra, &target) || !target ||
+			    !sym_in_text(c->syms, target))
+				continue;
+			entry = entry_below(c, target, pc);
+			if (entry > best_entry) {
+				best_entry = entry;
+				best = sp + done + i * 8;
+			}
+		}
+	}
+	return best;
+}
+
 /* Scan up from sp for the return address of the frame of fn (at pc): the
  * first word that validates with a direct call, else the first one after
  * an indirect call. Returns the slot address or 0. */
-static uintptr_t scan_stack(const struct unwind_cursor *c, uintptr_t sp, uintptr_t fn, size_t window)
+static uintptr_t scan_stack(const struct unwind_cursor *c, uintptr_t sp, uintptr_t fn, uintptr_t pc, size_t window)
 {
 	uint64_t words[64];
 	uintptr_t indirect = 0, parent = cold_parent(c, fn);
 
 	if (!fn)
-		return 0;
+		return scan_stack_unknown(c, sp, pc, window);
 	sp &= ~(uintptr_t)7;
 	for (size_t done = 0; done < window; done += sizeof(words)) {
 		if (unwind_read(c, sp + done, words, sizeof(words)) < 0)
@@ -963,7 +1031,7 @@ int unwind_step(struct unwind_cursor *c)
 			fn = f.pc_begin;
 		/* the function's own frame may be large (4 KiB buffers): its
 		 * CFI makes a wider window safe */
-		slot = scan_stack(c, sp, fn, FDE_SCAN_BYTES);
+		slot = scan_stack(c, sp, fn, lookup, FDE_SCAN_BYTES);
 		if (slot && apply_fde(c, &f, lookup, slot + 8, nreg, &nvalid) == 1 && plausible(c, nreg))
 			return take(c, nreg, nvalid, UW_HOW_SCAN);
 	}
@@ -986,7 +1054,7 @@ int unwind_step(struct unwind_cursor *c)
 	/* 4. No CFI (musl's libc.a): scan for a return address that
 	 *    validates against this function. */
 	if (!have_fde) {
-		slot = scan_stack(c, sp, fn, STRICT_SCAN_BYTES);
+		slot = scan_stack(c, sp, fn, lookup, STRICT_SCAN_BYTES);
 		if (slot && read_u64(c, slot, &v) == 0) {
 			nreg[UW_RIP] = v;
 			nreg[UW_RSP] = slot + 8;

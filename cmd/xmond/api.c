@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "events.h"
+#include "forward.h"
 #include "http.h"
 #include "json.h"
 #include "lull/log.h"
@@ -431,6 +432,15 @@ int api_handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 		if (!get)
 			goto method;
 		return list_alerts(req, resp);
+	}
+	if (nseg == 2 && !strcmp(s1, "forwarding")) {   /* forward.h: Alertmanager replicas */
+		struct json_writer w;
+
+		if (!get)
+			goto method;
+		json_init(&w, RESP_MAX);
+		forward_write_json(&w);
+		return send_json(resp, &w, 200);
 	}
 	if (nseg == 2 && !strcmp(s1, "instances")) {
 		if (!get)

@@ -7,6 +7,7 @@
  *   GET  /api/alerts/KEY             one alert with its history
  *   POST /api/alerts/KEY/bin         bin a binnable alert (409 if it is not, or closed)
  *   GET  /api/instances              instances with liveness and since when
+ *   GET  /api/forwarding             Alertmanager forwarding: replicas, queues, errors (forward.h)
  *
  * Runs on the reactor thread, as the HTTP server's handler (http.h).
  */

@@ -22,6 +22,7 @@
 
 #include "api.h"
 #include "events.h"
+#include "forward.h"
 #include "http.h"
 #include "journal.h"
 #include "lull/crash.h"
@@ -38,7 +39,7 @@
 #define EXIT_USAGE 100
 #define EXIT_SYSTEM 111
 
-enum kind { K_STR, K_DUR, K_NUM };
+enum kind { K_STR, K_DUR, K_NUM, K_LIST };
 
 struct opt {
 	const char *name, *arg, *help;
@@ -48,6 +49,9 @@ struct opt {
 	/* values */
 	const char *s;
 	int64_t v;
+	const char **list;     /* K_LIST: every value given (repeatable) */
+	size_t nlist;
+	bool list_default;     /* the list holds the default: the first value given replaces it */
 	bool set_by_flag;
 };
 
@@ -73,6 +77,21 @@ static struct opt opts[] = {
 	OPT("compact-min", "BYTES", "compact only a journal larger than this", K_NUM, true, "8388608"),
 	OPT("log", "FILE", "log file (default: stderr; SIGHUP reopens it)", K_STR, false, ""),
 	OPT("term-deadline", "DURATION", "on SIGTERM, how long connections may take to close", K_DUR, false, "5s"),
+	OPT("alertmanager", "URL", "forward alerts to this Alertmanager (http://HOST:PORT[/PREFIX]); repeat it for every "
+	    "replica of a cluster", K_LIST, false, ""),
+	OPT("severity", "APP_TYPE=SEV", "severity label of the alerts of an app type; *=SEV sets the default",
+	    K_LIST, false, "*=warning"),
+	OPT("external-url", "URL", "xmond's page as people reach it, for the links in forwarded alerts (default: from --http)",
+	    K_STR, false, ""),
+	OPT("alertmanager-resend", "DURATION", "re-send open alerts this often; each says it ends 3 periods later", K_DUR,
+	    false, "60s"),
+	OPT("alertmanager-timeout", "DURATION", "one request to a replica (connect, send, answer) may take this long",
+	    K_DUR, false, "10s"),
+	OPT("alertmanager-backoff", "DURATION", "longest wait between retries to a failing replica", K_DUR, false, "30s"),
+	OPT("alertmanager-queue", "N", "alerts queued per replica; when full the oldest open alert is dropped", K_NUM,
+	    false, "100000"),
+	OPT("alertmanager-batch", "N", "alerts per request (a request also stops growing past 1 MiB)", K_NUM, false,
+	    "1000"),
 	OPT("config", "FILE", "read `key = value` lines (keys are these option names); flags win", K_STR, false, ""),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -124,6 +143,8 @@ static void usage(FILE *f)
 			fprintf(f, " [%s]", opts[i].def);
 		if (opts[i].reload)
 			fprintf(f, " (reloadable)");
+		if (opts[i].kind == K_LIST)
+			fprintf(f, " (repeatable)");
 		fputc('\n', f);
 	}
 	fprintf(f, "  %-26s %s\n\n", "--help", "this text");
@@ -142,6 +163,21 @@ static int opt_value(struct opt *o, const char *val)
 
 	if (o->kind == K_STR) {
 		o->s = val;
+		return 0;
+	}
+	if (o->kind == K_LIST) {
+		const char **l;
+
+		if (!val[0])
+			return 0;
+		if (o->list_default)
+			o->nlist = 0;
+		o->list_default = val == o->def;
+		l = realloc(o->list, (o->nlist + 1) * sizeof(*l));
+		if (!l)
+			return -EINVAL;
+		l[o->nlist++] = val;
+		o->list = l;
 		return 0;
 	}
 	errno = 0;
@@ -213,7 +249,7 @@ static int read_config(const char *path, bool only_reload, char *err, size_t err
 		}
 		if (o->set_by_flag || (only_reload && !o->reload))
 			continue;
-		if (opt_value(o, o->kind == K_STR ? strdup(v) : v) < 0) {
+		if (opt_value(o, o->kind == K_STR || o->kind == K_LIST ? strdup(v) : v) < 0) {
 			snprintf(err, errlen, "%s:%d: bad value '%s' for %s", path, lineno, v, k);
 			goto fail;
 		}
@@ -247,6 +283,13 @@ static char *read_token(const char *path, char *err, size_t errlen)
 	return strdup(buf);
 }
 
+/* store_config.on_alert: the page's live updates and the forwarding. */
+static void on_alert(const struct alert *a)
+{
+	api_publish_alert(a);
+	forward_alert(a);
+}
+
 static void configs(struct store_config *sc, struct proto_config *pc)
 {
 	*sc = (struct store_config){
@@ -257,7 +300,7 @@ static void configs(struct store_config *sc, struct proto_config *pc)
 		.compact_min = (uint64_t)V("compact-min"),
 		.notify = proto_notify,
 		.kick = proto_kick,
-		.on_alert = api_publish_alert,
+		.on_alert = on_alert,
 		.on_instance = api_publish_instance,
 	};
 	*pc = (struct proto_config){
@@ -341,6 +384,7 @@ static int xmond_loop(void *arg)
 	(void)arg;
 	r = reactor_run(R);
 	proto_stop();
+	forward_stop();
 	events_attach(NULL);
 	if (H)
 		http_server_stop(H);
@@ -465,7 +509,24 @@ int main(int argc, char **argv)
 	reload_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (reload_fd < 0 || reactor_watch_add(R, &reload_w, reload_fd, EPOLLIN, reload_cb) < 0)
 		die(EXIT_SYSTEM, "cannot set up reloads: %s", strerror(errno));
+	struct forward_config fc = {
+		.urls = opt_find("alertmanager")->list,
+		.nurls = opt_find("alertmanager")->nlist,
+		.severity = opt_find("severity")->list,
+		.nseverity = opt_find("severity")->nlist,
+		.external_url = S("external-url"),
+		.http_listen = hbound,
+		.resend_ns = V("alertmanager-resend"),
+		.timeout_ns = V("alertmanager-timeout"),
+		.backoff_max_ns = V("alertmanager-backoff"),
+		.queue_max = (size_t)V("alertmanager-queue"),
+		.batch_max = (size_t)V("alertmanager-batch"),
+	};
+	r = forward_init(R, &fc, err, sizeof(err));
+	if (r < 0)
+		die(r == -EINVAL || r == -ENOENT ? EXIT_USAGE : EXIT_SYSTEM, "%s", err);
 	store_start();
+	forward_start();
 
 	journal_get_stats(J, &js);
 	store_get_stats(&ss);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forward.h"
 #include "journal.h"
 #include "metrics.h"
 #include "store.h"
@@ -122,6 +123,12 @@ static void by_type(void *arg, const char *type, uint16_t len, uint64_t n)
 	put(o, "\"} %llu\n", (unsigned long long)n);
 }
 
+/* forward_write_metrics()'s sink. */
+static void put_raw(void *arg, const char *s, size_t n)
+{
+	put(arg, "%.*s", (int)n, s);
+}
+
 #define U(x) ((unsigned long long)(x))
 
 size_t metrics_render(char **res)
@@ -204,6 +211,7 @@ size_t metrics_render(char **res)
 		put(&o, "xmond_fsync_seconds_bucket{le=\"+Inf\"} %llu\n", U(cum));
 		put(&o, "xmond_fsync_seconds_sum %.6f\nxmond_fsync_seconds_count %llu\n", js.sync_sum_s, U(js.syncs));
 	}
+	forward_write_metrics(put_raw, &o);
 	if (o.oom) {
 		free(o.p);
 		*res = NULL;

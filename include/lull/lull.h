@@ -13,15 +13,15 @@
 #ifndef LULL_LULL_H
 #define LULL_LULL_H
 
-#include "lull/time.h"
-#include "lull/prog.h"
-#include "lull/log.h"
-#include "lull/notify.h"
-#include "lull/loop.h"
-#include "lull/reactor.h"
 #include "lull/crash.h"
+#include "lull/log.h"
+#include "lull/loop.h"
+#include "lull/notify.h"
+#include "lull/prog.h"
+#include "lull/reactor.h"
 #include "lull/resolve.h"
-#include "lull/xmon_wire.h"
+#include "lull/time.h"
 #include "lull/xmon.h"
+#include "lull/xmon_wire.h"
 
 #endif

@@ -27,8 +27,7 @@ extern "C" {
 /* Write "NAME: message\n" to stderr in one write(2), flush stdout, and
  * _exit(status): no atexit handlers, so it is safe once loop threads run.
  * Usage errors add " (see --help)" themselves (prog_usage does). */
-void prog_die(int status, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
+void prog_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
 /* prog_die(PROG_EXIT_USAGE, "<message> (see --help)"). */
 void prog_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

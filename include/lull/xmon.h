@@ -9,12 +9,16 @@
  * The xmon loop (a lull loop thread named "xmon") keeps the TCP connection
  * to the server (docs/xmon-protocol.md): logon and child logons, a status
  * update for every heartbeat, alerts held until the first heartbeat, then
- * sent in order. It waits in one poll on socket + pipe + one timerfd that
- * is armed only at the earliest real deadline (heartbeat deadline, quiet
- * period expiry, reconnect back-off); nothing is armed when nothing is due.
- * Whatever the server does (garbage, resets, silence), the daemon is never
- * blocked or killed: the loop logs, reconnects with back-off and jitter,
- * and re-sends every open non-binnable alert.
+ * sent in order. It runs on a reactor (lull/reactor.h): watches on the
+ * socket and the pipe, and timers only at real deadlines (heartbeat
+ * deadline, connect timeout, quiet period expiry, reconnect back-off);
+ * nothing is armed when nothing is due. Names are looked up by a helper
+ * thread (resolve_query_start), so the loop never waits on DNS and
+ * termination never waits for a lookup. Whatever the server does
+ * (garbage, resets, silence) and whatever fails locally, the daemon is
+ * never blocked or killed: the loop logs, reconnects with back-off and
+ * jitter, and re-sends every open alert (binnable ones until binned) and
+ * the clears a dead connection carried.
  *
  * Global state: the agent (pipe, id counter, drop counter), set up once
  * by xmon_start().
@@ -51,9 +55,12 @@ struct xmon_config {
 /* Which app type an alert goes to: XMON_PARENT or 1 + index in child_types. */
 #define XMON_PARENT 0
 
-/* Start the agent: create the pipe and spawn the "xmon" loop (needs
- * loop_init()). Copies the config. Without a server, alerts are only
- * logged. Returns 0 or -errno. */
+/* Start the agent: create the pipe, allocate the loop's state and spawn
+ * the "xmon" loop (needs loop_init()). Copies the config. Without a
+ * server, alerts are only logged. Returns 0, -EINVAL (no app type, a
+ * server string that is not host:port), -EALREADY, or -errno of a local
+ * failure (no fd, no memory, no thread): after a successful start the
+ * agent never fails the process, it logs and retries. */
 int xmon_start(const struct xmon_config *cfg);
 
 /* Raise a binnable alert (fire and forget: a person bins it). Returns its
@@ -86,6 +93,9 @@ uint64_t xmon_dropped(void);
 struct xmon_stats {
 	uint64_t connects, disconnects, heartbeats, sent, received_binned;
 	uint64_t dropped_pipe, dropped_limit;
+	uint64_t lookups;            /* name lookups started (none for a numeric address) */
+	uint64_t local_errors;       /* local failures (no fd, no memory, a failed wait):
+				      * each logged, then retried with back-off */
 	bool connected;              /* logged on and past the first heartbeat */
 };
 void xmon_stats(struct xmon_stats *s);

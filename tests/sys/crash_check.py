@@ -80,6 +80,8 @@ ORDER = list(SCEN)
 GDB_SCEN = ['segv', 'memcpy', 'strlen', 'abort', 'assert', 'kill', 'fpe', 'ill', 'bus',
             'nullcall', 'overflow', 'overflow-thread', 'insig', 'logbusy', 'thread'] + list(CALLBACK_LIBC)
 THREAD_SCEN = {'thread', 'dual', 'overflow-thread'}
+# where gdb cannot unwind musl's libc (no CFI): the reference is gdb on glibc
+MUSL_NO_GDB = {'abort', 'assert', 'insig'} | set(CALLBACK_LIBC)
 
 def emit(*fields):
     print('\t'.join(str(f).replace('\t', ' ').replace('\n', ' ') for f in fields), flush=True)
@@ -656,6 +658,8 @@ class Checker:
                 if v not in FULL:
                     continue
                 for s in GDB_SCEN:
+                    if self.info[v]['musl'] and s in MUSL_NO_GDB:
+                        continue   # reference() takes the glibc build's
                     d = os.path.join(self.tmp, 'gdb', v, s)
                     jobs[('live', v, s)] = ex.submit(gdb_trace, self.binary(v), s, d)
             for r in self.runs:
@@ -744,7 +748,7 @@ class Checker:
         cands = []
         # gdb cannot unwind musl's raise(), nor the libc functions that
         # call back: they have no CFI (research 11)
-        musl_raise = self.info[v]['musl'] and (src in ('abort', 'assert', 'insig') or src in CALLBACK_LIBC)
+        musl_raise = self.info[v]['musl'] and src in MUSL_NO_GDB
         if not musl_raise:
             cands.append((b, 'gdb on %s' % b))
         if GLIBC_REF in self.variants and b != GLIBC_REF:

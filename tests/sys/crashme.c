@@ -39,8 +39,9 @@
  *   logbusy   N (default 4) loop threads "logger-K" log as fast as they
  *             can while the main chain does the NULL store  SIGSEGV
  *   dual      loop threads "crasher-0" and "crasher-1", each pinned to
- *             its own CPU, meet at a spin barrier and both do the NULL
- *             store at once                                 SIGSEGV
+ *             its own CPU (and at real-time priority where allowed),
+ *             meet at a spin barrier and both do the NULL store at
+ *             once                                          SIGSEGV
  *   thread    loop thread "crasher" does the NULL store while main
  *             waits in loop_main                            SIGSEGV
  * Callbacks: crash_here hands a function of its own to libc, which calls
@@ -419,24 +420,25 @@ static int logger_loop(void *arg)
 	return 0;
 }
 
-/* Run the calling thread on the n-th CPU it may use (if there are two). */
-static void pin_to_cpu(int n)
+/* Run the calling thread on the n-th CPU it may use (if there are two).
+ * Returns whether it is pinned. */
+static int pin_to_cpu(int n)
 {
 	cpu_set_t set;
 	int seen = 0;
 
 	if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) < 2)
-		return;
+		return 0;
 	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
 		if (!CPU_ISSET(cpu, &set))
 			continue;
 		if (seen++ == n) {
 			CPU_ZERO(&set);
 			CPU_SET(cpu, &set);
-			sched_setaffinity(0, sizeof(set), &set);
-			return;
+			return sched_setaffinity(0, sizeof(set), &set) == 0;
 		}
 	}
+	return 0;
 }
 
 /* The body of the crashing loop threads. arg: the scenario, plus 16 * the
@@ -451,7 +453,16 @@ static NOINLINE int crasher_loop(void *arg)
 		 * two-phase spin barrier: a thread leaves the second phase only
 		 * after the other one was seen running past the first, so both
 		 * fault within the same microsecond or so. */
-		pin_to_cpu((int)(long)arg / 16);
+		/* The first crasher stops every other thread at once: a
+		 * crasher preempted between the barrier and its fault (a busy
+		 * machine) is stopped before it faults. Real-time priority,
+		 * where allowed, keeps other processes off its CPU; only when
+		 * pinned, so that the two spinners never share a CPU. */
+		if (pin_to_cpu((int)(long)arg / 16)) {
+			struct sched_param sp = { .sched_priority = 1 };
+
+			pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+		}
 		atomic_fetch_add(&barrier, 1);
 		while (atomic_load(&barrier) < 2)
 			;

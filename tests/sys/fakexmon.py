@@ -2,7 +2,7 @@
 """fakexmon: a scripted fake xmon server for the system tests (stdlib only).
 
   fakexmon.py --log FILE [--port-file FILE] [--host ADDR] [--port N] [--ctl FIFO]
-              [--conn N:OPTS]... [--default OPTS]
+              [--rcvbuf BYTES] [--conn N:OPTS]... [--default OPTS]
 
 Parses what clients send with its own reading of docs/xmon-protocol.md 2.1-2.5
 (independent of lull's codec) and writes one JSON line per event to --log:
@@ -24,15 +24,20 @@ OPTS, per connection (--conn N:OPTS for the Nth, --default for the others, or
      big        send 0x101 with a 60 KB app type
      half       send half of a 0x101 frame, then stall (no more heartbeats)
      halfclose  send half of a 0x101 frame, then close
+     stall      stop reading the connection (heartbeats go on), so that the
+                client's writes fill the socket buffers
 Control FIFO lines act on the newest live connection: hb, bin ID,
-binchild TYPE INSTANCE IDTEXT, raw HEX, stophb, one of the faults, next OPTS.
+binchild TYPE INSTANCE IDTEXT, raw HEX, stophb, one of the faults, next OPTS,
+resetfull (once the bytes waiting unread in the receive buffer, FIONREAD, have
+not grown for 1 s: log "full" with that count, then close with a reset).
+--rcvbuf sets SO_RCVBUF on the listening socket (so on every connection).
 
   fakexmon.py query LOG FILTER [FORMAT]
 prints the events of LOG for which the python expression FILTER holds (e is
 the event; a missing key reads as None), formatted by FORMAT (default: the
 line), so that tests need no jq.
 """
-import argparse, json, os, selectors, socket, struct, sys, time
+import argparse, array, fcntl, json, os, selectors, socket, struct, sys, termios, time
 
 LAYOUTS = {  # client messages after the int32 type: (field, kind)
     0x100: [("res1", "i32"), ("hostname", "str"), ("res2", "u8"), ("res3", "u8"), ("res4", "i16"),
@@ -54,7 +59,7 @@ LOGON = [("magic", "i16"), ("version", "i32"), ("type", "i32"), ("res1", "i32"),
 NAMES = {0x0: "logon", 0x100: "child_logon", 0x1: "status", 0x3: "clear", 0x4: "create",
          0x5: "update", 0x103: "clear_child", 0x104: "create_child", 0x105: "update_child"}
 INT = {"u8": ">B", "i16": ">h", "i32": ">i", "i64": ">q"}
-FAULTS = ("close", "reset", "unknown", "badid", "big", "half", "halfclose")
+FAULTS = ("close", "reset", "unknown", "badid", "big", "half", "halfclose", "stall")
 
 
 class NeedMore(Exception):
@@ -132,6 +137,8 @@ class Conn:
         self.buf, self.rx, self.logon, self.hbs, self.next_hb = b"", 0, None, 0, None
         self.statuses = 0
         self.open = True
+        self.stalled = False
+        self.full_watch = None   # resetfull: [last FIONREAD, monotonic time it last grew]
 
     def child_binned(self, idtext):
         kind = self.logon["app_type"].encode("latin-1") if self.logon else b"x"
@@ -152,7 +159,8 @@ class Conn:
         self.open = False
         if reset:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.srv.sel.unregister(self.sock)
+        if not self.stalled:
+            self.srv.sel.unregister(self.sock)
         self.sock.close()
         self.srv.log("close", self.n, why=why)
 
@@ -175,12 +183,30 @@ class Conn:
             self.send("badid", self.child_binned(b"abc"))
         elif f == "big":
             self.send("big", struct.pack(">I", 0x101) + xstr(b"A" * 60000) + xstr(b"i") + xstr(b"1"))
+        elif f == "stall":
+            if not self.stalled:
+                self.stalled = True
+                self.srv.sel.unregister(self.sock)
         elif f in ("half", "halfclose"):
             frame = self.child_binned(b"1")
             self.next_hb = None
             self.send(f, frame[:len(frame) // 2])
             if f == "halfclose":
                 self.close("fault halfclose")
+
+    def unread(self):
+        buf = array.array("i", [0])
+        fcntl.ioctl(self.sock, termios.FIONREAD, buf)
+        return buf[0]
+
+    def check_full(self, now):
+        n = self.unread()
+        if self.full_watch is None or n > self.full_watch[0]:
+            self.full_watch = [n, now]
+        elif now - self.full_watch[1] >= 1.0:
+            self.srv.log("full", self.n, unread=n)
+            self.full_watch = None
+            self.close("reset when full", reset=True)
 
     def readable(self):
         try:
@@ -224,6 +250,8 @@ class Server:
         fam = socket.AF_INET6 if ":" in a.host else socket.AF_INET
         self.lsock = socket.socket(fam, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if a.rcvbuf:
+            self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, a.rcvbuf)
         self.lsock.bind((a.host, a.port))
         self.lsock.listen(64)
         self.sel.register(self.lsock, selectors.EVENT_READ, "listen")
@@ -279,6 +307,8 @@ class Server:
             c.send("raw", bytes.fromhex(words[1]))
         elif words[0] in FAULTS:
             c.fault(words[0])
+        elif words[0] == "resetfull":
+            c.check_full(time.monotonic())
         else:
             self.log("error", c.n, what="ctl", error="unknown command %r" % line)
 
@@ -290,6 +320,7 @@ class Server:
         while True:
             now = time.monotonic()
             due = [c.next_hb for c in self.conns if c.open and c.next_hb is not None]
+            due += [now + 0.1 for c in self.conns if c.open and c.full_watch is not None]
             timeout = max(0.0, min(due) - now) if due else None
             for key, _ in self.sel.select(timeout):
                 if key.data == "listen":
@@ -303,6 +334,8 @@ class Server:
                     key.data.readable()
             now = time.monotonic()
             for c in list(self.conns):
+                if c.open and c.full_watch is not None:
+                    c.check_full(now)
                 if c.open and c.next_hb is not None and c.next_hb <= now:
                     c.next_hb += c.period   # a fixed schedule, no drift
                     c.heartbeat()
@@ -336,6 +369,7 @@ def main():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--ctl")
+    p.add_argument("--rcvbuf", type=int, default=0)
     p.add_argument("--conn", action="append", default=[])
     p.add_argument("--default", default="")
     a = p.parse_args()

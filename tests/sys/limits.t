@@ -49,7 +49,7 @@ fake() {   # fake NAME: sets FPORT, FPID; events in $TMP/NAME.jsonl
 	FPID=$!
 	track $FPID
 	disown $FPID
-	wait_for "fake server $name listening" 10 test -s "$TMP/$name.port"
+	wait_for "fake server $name listening" 60 test -s "$TMP/$name.port"   # python starts slowly on a loaded machine
 	FPORT=$(cat "$TMP/$name.port")
 }
 evq() { python3 "$HERE/fakexmon.py" query "$TMP/$1.jsonl" "$2" ${3:+"$3"}; }
@@ -127,10 +127,10 @@ p=$(free_port)
 	--xmon 127.0.0.1:$FPORT --app-type "$T255" --instance "$I255" 2> "$TMP/max.err" &
 pid=$!
 track $pid
-wait_for "echod at the limits listening" 20 log_has "$TMP/max.log" "echod listening"
+wait_for "echod at the limits listening" 60 log_has "$TMP/max.log" "echod listening"
 ok $? "echod with every option at its upper limit starts"
 logged_on() { [ -n "$(evq e 'e.name == "logon"' 'e.app_type')" ]; }
-wait_for "echod logged on" 20 logged_on
+wait_for "echod logged on" 60 logged_on
 is "$(evq e 'e.name == "logon"' '"%d %d" % (len(e.app_type), len(e.app_instance))')" "$NAME_MAX $NAME_MAX" \
 	"  the server got its whole $NAME_MAX-byte app type and instance"
 is "$("$HERE/udpecho.py" 127.0.0.1 $p at-limit)" "at-limit" "  and it echoes"
@@ -143,10 +143,12 @@ p=$(free_port)
 	--stats-interval 1 --alert-rate 1 --alert-quiet 0 --app-type t --instance i 2> "$TMP/min.err" &
 pid=$!
 track $pid
-wait_for "echod at the lower limits listening" 20 log_has "$TMP/min.log" "echod listening"
+wait_for "echod at the lower limits listening" 60 log_has "$TMP/min.log" "echod listening"
 ok $? "echod with every option at its lower limit starts"
 kill $pid; wait $pid
-is $? 0 "  and exits 0 on SIGTERM"
+st=$?
+# a 1 ms grace period may be missed on a loaded machine: 124 is then right
+ok $([ $st = 0 ] || [ $st = 124 ]; echo $?) "  and stops on SIGTERM (status $st: 0, or 124 past its 1 ms grace period)"
 
 # ---- wakeups ---------------------------------------------------------------------
 refused "wakeups PID 0" "invalid PID" "$W" 0

@@ -12,7 +12,7 @@
 
 struct split_case {
 	const char *in;
-	int r;                 /* 0, -EINVAL or -ENAMETOOLONG */
+	int r; /* 0, -EINVAL or -ENAMETOOLONG */
 	const char *host;
 	uint16_t port;
 };
@@ -23,7 +23,7 @@ static const struct split_case split_cases[] = {
 	{ "a:65535", 0, "a", 65535 },
 	{ "[::1]:80", 0, "::1", 80 },
 	{ "[fe80::1%eth0]:80", 0, "fe80::1%eth0", 80 },
-	{ "::1:80", 0, "::1", 80 },             /* the last colon splits */
+	{ "::1:80", 0, "::1", 80 }, /* the last colon splits */
 	{ "host:0", -EINVAL, NULL, 0 },
 	{ "host:65536", -EINVAL, NULL, 0 },
 	{ "host:99999999999999999999", -EINVAL, NULL, 0 },

@@ -26,8 +26,8 @@
  * check prints the file and line of the check. The exit status is 1 when
  * any check failed.
  *
- * Older programs call plan(n) first and return done_testing(); that still
- * works.
+ * Older programs call plan(n) first (or print a trailing plan themselves)
+ * and return done_testing(); that still works.
  */
 #ifndef LULL_TAP_H
 #define LULL_TAP_H
@@ -98,8 +98,6 @@ static inline int tap_ok(int cond, const char *file, int line, const char *fmt, 
 
 static inline int done_testing(void)
 {
-	if (!tap_planned)
-		printf("1..%d\n", tap_n);
 	if (tap_failed)
 		diag("%d of %d failed", tap_failed, tap_n);
 	fflush(stdout);
@@ -127,6 +125,8 @@ static inline int tap_run(int argc, char **argv, const struct tap_test *t, size_
 		diag("%s", t[i].name);
 		t[i].fn();
 	}
+	if (!tap_planned)
+		plan(tap_n);
 	return done_testing();
 }
 
