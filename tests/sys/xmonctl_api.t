@@ -15,7 +15,7 @@ for b in "$BIN/xmond" "$X"; do
 done
 command -v python3 > /dev/null || skip_all "python3 is needed"
 command -v curl > /dev/null || skip_all "curl is needed"
-plan 53
+plan 61
 unset XMON_API XMON_TOKEN_FILE
 
 # xmond_start NAME ARGS...: sets XPID, PPORT, HPORT
