@@ -13,8 +13,8 @@
 #include "lull/prog.h"
 #include "xmonctl.h"
 
-#define CELL_MAX 48        /* code points of a table cell but the last */
-#define FILTER_MAX 1024    /* bytes of a filter value */
+#define CELL_MAX 48     /* code points of a table cell but the last */
+#define FILTER_MAX 1024 /* bytes of a filter value */
 
 char *token_read(const char *path)
 {
@@ -69,7 +69,7 @@ static char *cell(const char *s, size_t max, size_t *width)
 		} else if (*p < 0x20 || *p == 0x7f) {
 			o += sprintf(o, "\\x%02x", *p);
 			cp += 4;
-		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {   /* C1 controls */
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) { /* C1 controls */
 			o += sprintf(o, "\\u00%02x", p[1]);
 			p++;
 			cp += 6;
@@ -97,7 +97,7 @@ static const char *when(const char *t, char *buf, size_t cap)
 struct table {
 	size_t ncol, nrow;
 	const char *head[8];
-	char **cells;      /* nrow x ncol */
+	char **cells; /* nrow x ncol */
 	size_t width[8];
 };
 
@@ -219,7 +219,8 @@ int api_alerts(struct api_opts *o, int argc, char **argv)
 	char path[4 * FILTER_MAX + 64] = "/api/alerts";
 	const char *state = "open";
 	struct jv v;
-	struct table t = { .ncol = 8, .head = { "KEY", "STATE", "APP TYPE", "INSTANCE", "ID", "BIN", "UPDATED", "MESSAGE" } };
+	struct table t = { .ncol = 8,
+			   .head = { "KEY", "STATE", "APP TYPE", "INSTANCE", "ID", "BIN", "UPDATED", "MESSAGE" } };
 
 	argc = take_json(o, argc, argv);
 	for (int i = 0; i < argc; i++) {
@@ -227,10 +228,15 @@ int api_alerts(struct api_opts *o, int argc, char **argv)
 
 		if (!strcmp(a, "--all")) {
 			state = "all";
-		} else if (i + 1 < argc && (!strcmp(a, "--app-type") || !strcmp(a, "--instance") || !strcmp(a, "--query"))) {
+		} else if (i + 1 < argc &&
+			   (!strcmp(a, "--app-type") || !strcmp(a, "--instance") || !strcmp(a, "--query"))) {
 			const char *val = prog_str(argv[++i], a, FILTER_MAX);
 
-			qappend(path, sizeof(path), !strcmp(a, "--app-type") ? "app_type" : !strcmp(a, "--instance") ? "instance" : "q", val);
+			qappend(path, sizeof(path),
+				!strcmp(a, "--app-type")   ? "app_type"
+				: !strcmp(a, "--instance") ? "instance"
+							   : "q",
+				val);
 		} else {
 			prog_usage("unknown or incomplete option '%s' for alerts", a);
 		}
@@ -245,10 +251,14 @@ int api_alerts(struct api_opts *o, int argc, char **argv)
 		const struct jv *a = &list->items[i];
 		char tb[32];
 		const struct jv *b = jv_get(a, "binnable");
-		const char *row[8] = { jv_text(a, "key"), jv_text(a, "state"), jv_text(a, "app_type"),
-				       jv_text(a, "instance"), jv_text(a, "alert_id"),
+		const char *row[8] = { jv_text(a, "key"),
+				       jv_text(a, "state"),
+				       jv_text(a, "app_type"),
+				       jv_text(a, "instance"),
+				       jv_text(a, "alert_id"),
 				       b && b->type == JV_BOOL && b->b ? "yes" : "no",
-				       when(jv_text(a, "updated"), tb, sizeof(tb)), jv_text(a, "message") };
+				       when(jv_text(a, "updated"), tb, sizeof(tb)),
+				       jv_text(a, "message") };
 
 		table_add(&t, row);
 	}
@@ -265,10 +275,11 @@ int api_show(struct api_opts *o, int argc, char **argv)
 	struct jv v;
 	const char *key;
 	static const char *const fields[][2] = {
-		{ "key", "key" }, { "app_type", "app type" }, { "instance", "instance" }, { "alert_id", "alert id" },
-		{ "state", "state" }, { "binnable", "binnable" }, { "source", "source" }, { "form", "form" },
-		{ "created", "created" }, { "updated", "updated" }, { "closed", "closed" },
-		{ "notice_pending", "notice pending" }, { "message", "message" },
+		{ "key", "key" },           { "app_type", "app type" }, { "instance", "instance" },
+		{ "alert_id", "alert id" }, { "state", "state" },       { "binnable", "binnable" },
+		{ "source", "source" },     { "form", "form" },         { "created", "created" },
+		{ "updated", "updated" },   { "closed", "closed" },     { "notice_pending", "notice pending" },
+		{ "message", "message" },
 	};
 
 	argc = take_json(o, argc, argv);
@@ -335,9 +346,9 @@ int api_instances(struct api_opts *o, int argc, char **argv)
 	for (size_t i = 0; i < list->n; i++) {
 		const struct jv *in = &list->items[i];
 		char tb[32];
-		const char *row[6] = { jv_text(in, "app_type"), jv_text(in, "instance"), jv_text(in, "state"),
-				       when(jv_text(in, "since"), tb, sizeof(tb)), jv_text(in, "open_alerts"),
-				       jv_text(in, "peer") };
+		const char *row[6] = { jv_text(in, "app_type"),    jv_text(in, "instance"),
+				       jv_text(in, "state"),       when(jv_text(in, "since"), tb, sizeof(tb)),
+				       jv_text(in, "open_alerts"), jv_text(in, "peer") };
 
 		table_add(&t, row);
 	}

@@ -119,7 +119,8 @@ static int connect_any(const char *url, const char *host, uint16_t port, int64_t
 
 static bool is_token_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 long httpc_parse_head(const char *buf, size_t n, int *status, size_t *body_len, const char **why)
@@ -130,7 +131,7 @@ long httpc_parse_head(const char *buf, size_t n, int *status, size_t *body_len, 
 
 	for (size_t i = 0; i + 3 < n; i++)
 		if (buf[i] == '\r' && !memcmp(buf + i, "\r\n\r\n", 4)) {
-			end = buf + i + 2;   /* the last header line's CRLF is its own */
+			end = buf + i + 2; /* the last header line's CRLF is its own */
 			break;
 		}
 	if (!end) {
@@ -214,8 +215,8 @@ long httpc_parse_head(const char *buf, size_t n, int *status, size_t *body_len, 
 	return (long)(end - buf + 2);
 }
 
-void httpc_request(const char *url, const char *method, const char *path, const char *token,
-		   int64_t timeout_ns, struct httpc_answer *ans)
+void httpc_request(const char *url, const char *method, const char *path, const char *token, int64_t timeout_ns,
+		   struct httpc_answer *ans)
 {
 	char host[256], prefix[1024], *req = NULL, *buf = NULL;
 	uint16_t port;

@@ -88,12 +88,26 @@ static char *str(struct jp *j)
 			continue;
 		}
 		switch (*++p) {
-		case '"': case '\\': case '/': *o++ = *p; break;
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case 'n': *o++ = '\n'; break;
-		case 'r': *o++ = '\r'; break;
-		case 't': *o++ = '\t'; break;
+		case '"':
+		case '\\':
+		case '/':
+			*o++ = *p;
+			break;
+		case 'b':
+			*o++ = '\b';
+			break;
+		case 'f':
+			*o++ = '\f';
+			break;
+		case 'n':
+			*o++ = '\n';
+			break;
+		case 'r':
+			*o++ = '\r';
+			break;
+		case 't':
+			*o++ = '\t';
+			break;
 		case 'u':
 			if (j->p - p < 5 || hex4(p + 1, &cp) < 0)
 				goto bad;
@@ -123,7 +137,7 @@ static int value(struct jp *j, struct jv *v, int depth);
 
 static int push(struct jv *v, char *key, struct jv *item)
 {
-	if ((v->n & (v->n - 1)) == 0) {   /* 0, 1, 2, 4, ...: grow to double */
+	if ((v->n & (v->n - 1)) == 0) { /* 0, 1, 2, 4, ...: grow to double */
 		size_t cap = v->n ? v->n * 2 : 1;
 		struct jv *ni = realloc(v->items, cap * sizeof(*ni));
 

@@ -18,9 +18,9 @@
 #define TOKEN_MAX 4096
 
 struct httpc_answer {
-	int status;    /* 200, 404, ... */
-	char *body;    /* NUL-terminated, owned (free()) */
-	size_t len;    /* bytes in body, without the NUL */
+	int status; /* 200, 404, ... */
+	char *body; /* NUL-terminated, owned (free()) */
+	size_t len; /* bytes in body, without the NUL */
 };
 
 /* Split an API base URL "http://HOST[:PORT][/PREFIX]" (port 80 if absent).
@@ -32,8 +32,8 @@ int httpc_parse_url(const char *url, char *host, size_t hcap, uint16_t *port, ch
  * none); the whole exchange, name lookup excepted, ends by timeout_ns.
  * Returns the answer or dies (111: cannot connect, timeout, malformed or
  * oversized answer; 100: a name that does not exist). */
-void httpc_request(const char *url, const char *method, const char *path, const char *token,
-		   int64_t timeout_ns, struct httpc_answer *ans);
+void httpc_request(const char *url, const char *method, const char *path, const char *token, int64_t timeout_ns,
+		   struct httpc_answer *ans);
 
 /* Parse an HTTP response head and tell how long the body is. Returns the
  * head's length (through the blank line), 0 if more bytes are needed, or
@@ -45,10 +45,10 @@ enum jv_type { JV_NULL, JV_BOOL, JV_NUM, JV_STR, JV_ARR, JV_OBJ };
 struct jv {
 	enum jv_type type;
 	bool b;
-	char *s;           /* JV_STR: decoded UTF-8 (NUL-terminated); JV_NUM: its text */
-	size_t n;          /* JV_ARR, JV_OBJ: number of items */
-	char **keys;       /* JV_OBJ: n keys */
-	struct jv *items;  /* n values */
+	char *s;          /* JV_STR: decoded UTF-8 (NUL-terminated); JV_NUM: its text */
+	size_t n;         /* JV_ARR, JV_OBJ: number of items */
+	char **keys;      /* JV_OBJ: n keys */
+	struct jv *items; /* n values */
 };
 
 /* Parse text (len bytes) into *v. Returns 0 or -1 (malformed, nested
@@ -62,8 +62,8 @@ const struct jv *jv_get(const struct jv *obj, const char *key);
 const char *jv_text(const struct jv *obj, const char *key);
 
 struct api_opts {
-	const char *url;         /* --api */
-	const char *token;       /* the token file's first line, or NULL */
+	const char *url;   /* --api */
+	const char *token; /* the token file's first line, or NULL */
 	int64_t timeout_ns;
 	bool json;
 };
