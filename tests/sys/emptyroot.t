@@ -16,10 +16,10 @@
 # complaints to keep it so.
 if [ -z "${EMPTYROOT_INNER:-}" ]; then
 	. "$(dirname "$0")/tap.sh"
+	[ "${LULL_SAN:-0}" = 1 ] && skip_all "the empty root holds static release binaries; SAN=1 builds are dynamic"
 	for b in xmond echod xmonctl; do
 		[ -x "$BIN/$b" ] || { echo "Bail out! $BIN/$b is not built"; exit 1; }
 	done
-	[ "${LULL_SAN:-0}" = 1 ] && skip_all "the empty root holds static release binaries; SAN=1 builds are dynamic"
 	for c in unshare chroot ip mount; do
 		command -v $c > /dev/null || skip_all "$c is needed (util-linux, coreutils, iproute2)"
 	done
