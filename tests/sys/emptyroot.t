@@ -13,7 +13,10 @@
 # Nothing here needs /proc: the binaries are static (no loader), names come
 # from /etc/hosts through musl's resolver, and the crash reporter, the log
 # and the agent read no /proc file at start. The test checks the logs for
-# complaints to keep it so.
+# complaints to keep it so. Only a crash would: the reporter then lists the
+# other threads from /proc/self/task and finds its binary through
+# /proc/self/exe, so a root meant for production keeps /proc/self (the
+# units do: ProcSubset=pid).
 if [ -z "${EMPTYROOT_INNER:-}" ]; then
 	. "$(dirname "$0")/tap.sh"
 	[ "${LULL_SAN:-0}" = 1 ] && skip_all "the empty root holds static release binaries; SAN=1 builds are dynamic"
