@@ -8,7 +8,8 @@
 #   make lint            close-on-exec, the module layering, headers as C++
 #   make format-check    lines clang-format would change (.clang-format)
 #   make fuzz            fuzz/run: every parser's libFuzzer harness, FUZZ_SECONDS each
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (units, man pages, example configuration too)
+#   make check-dist      systemd-analyze verify/security on the units, mandoc -T lint on the man pages
 # V=1 shows the commands.
 
 PREFIX  ?= /usr/local
@@ -74,7 +75,7 @@ SYSH_BINS  := $(SYSH_SRCS:tests/sys/%.c=$(O)/tests/sys/%)
 SYS_TESTS  := $(wildcard tests/sys/*.t)
 WEB_TESTS  := $(wildcard tests/web/*.t)
 
-.PHONY: all run check bench install lint format-check fuzz clean musl-toolchain
+.PHONY: all run check check-dist bench install lint format-check fuzz clean musl-toolchain
 .DEFAULT_GOAL := all
 .SECONDEXPANSION:
 .SECONDARY:
@@ -303,12 +304,40 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	fuzz/run $(FUZZ_SECONDS)
 
+# make install: binaries, the library, headers and lull.pc; the systemd
+# units with their paths substituted; the man pages; xmond's example
+# configuration and the Alertmanager routing example under share/lull/, and
+# xmond.conf under SYSCONFDIR when there is none (a site's is never
+# overwritten). Units read /etc (SYSCONFDIR), whatever PREFIX is.
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+UNITS      := $(patsubst dist/systemd/%.in,%,$(wildcard dist/systemd/*.in))
+MAN1       := $(wildcard dist/man/*.1)
+MAN8       := $(wildcard dist/man/*.8)
+SUBST      := sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
+	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/lull
-	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/lull \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)/lull \
+	  $(DESTDIR)$(SYSCONFDIR)/xmond
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/lull/*.h $(DESTDIR)$(PREFIX)/include/lull/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' dist/lull.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lull.pc
+	for u in $(UNITS); do $(SUBST) dist/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u && chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 dist/alertmanager.yml dist/xmond.conf $(DESTDIR)$(DATADIR)/lull/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/xmond/xmond.conf ] || install -m 644 dist/xmond.conf $(DESTDIR)$(SYSCONFDIR)/xmond/
+
+# The units and man pages as CI checks them (needs systemd-analyze and
+# mandoc): installed into a scratch root, verified there.
+check-dist: all
+	scripts/check-dist $(O)
 
 clean:
 	rm -rf build

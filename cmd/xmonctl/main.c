@@ -1,17 +1,22 @@
-/* xmonctl: raise and clear xmon alerts from shell scripts and cron jobs.
+/* xmonctl: raise and clear xmon alerts from shell scripts and cron jobs,
+ * and read and bin them through xmond's JSON API from a terminal.
  *
  *   xmonctl --server HOST:PORT --app-type T [--instance I] [--timeout S] COMMAND
  *     raise [--binnable] [--quiet SECONDS] MESSAGE   prints the alert id
  *     clear ID
  *     watch                                          prints heartbeats and binned notices
+ *   xmonctl --api URL [--token-file FILE] [--timeout S] [--json] COMMAND   (api.c)
+ *     alerts [--all] [--app-type T] [--instance I] [--query TEXT]
+ *     show KEY | bin KEY | instances
  *
  * It logs on like any client, waits for the first heartbeat (answering
  * heartbeats with status updates), sends, and exits 0. Alert ids are the
  * wall-clock time in microseconds, so the ids of separate runs from one
  * instance do not collide and `clear ID` from a later run reaches the
  * alert. The commands are a table of verbs (as wireguard-tools' wg.c).
- * Exit status (lull/prog.h): 0 done, 100 usage, 111 temporary failure
- * (server unreachable, no heartbeat in time, connection lost).
+ * Exit status (lull/prog.h): 0 done, 100 usage or permanent (including an
+ * HTTP 4xx answer), 111 temporary failure (server unreachable, no
+ * heartbeat in time, connection lost, timeout, HTTP 5xx).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +34,7 @@
 #include "lull/time.h"
 #include "lull/xmon.h"
 #include "lull/xmon_wire.h"
+#include "xmonctl.h"
 
 #define DEFAULT_TIMEOUT_S 30
 #define MAX_TIMEOUT_S 86400
@@ -238,26 +244,45 @@ static int cmd_watch(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* A verb speaks the protocol (fn, to --server) or the API (api, to --api). */
 static const struct verb {
 	const char *name;
 	int (*fn)(struct ctl *c, int argc, char **argv);
+	int (*api)(struct api_opts *o, int argc, char **argv);
 	const char *args, *help;
 } verbs[] = {
-	{ "raise", cmd_raise, "[--binnable] [--quiet SECONDS] MESSAGE", "raise an alert, print its id" },
-	{ "clear", cmd_clear, "ID", "clear a non-binnable alert raised before" },
-	{ "watch", cmd_watch, "", "print heartbeats and binned notices" },
+	{ "raise", cmd_raise, NULL, "[--binnable] [--quiet SECONDS] MESSAGE", "raise an alert, print its id" },
+	{ "clear", cmd_clear, NULL, "ID", "clear a non-binnable alert raised before" },
+	{ "watch", cmd_watch, NULL, "", "print heartbeats and binned notices" },
+	{ "alerts", NULL, api_alerts, "[--all] [--app-type T] [--instance I] [--query TEXT]",
+	  "open alerts (--all: closed too) as a table" },
+	{ "show", NULL, api_show, "KEY", "one alert with its history" },
+	{ "bin", NULL, api_bin, "KEY", "bin a binnable alert" },
+	{ "instances", NULL, api_instances, "", "instances, up and down" },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: xmonctl --server HOST:PORT --app-type TYPE [--instance NAME] [--timeout SECONDS] COMMAND\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		fprintf(f, "  %s %-40s %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
+		if (verbs[i].fn)
+			fprintf(f, "  %s %-40s %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
+	fprintf(f, "       xmonctl --api URL [--token-file FILE] [--timeout SECONDS] [--json] COMMAND\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (verbs[i].api)
+			fprintf(f, "  %s %-*s %s\n", verbs[i].name, (int)(45 - strlen(verbs[i].name)), verbs[i].args,
+				verbs[i].help);
 	fprintf(f,
 		"  --instance defaults to xmonctl@<short hostname>; TYPE and NAME are at most %d bytes,\n"
 		"  MESSAGE at most %d. --timeout (default %d, at most %d) bounds the wait for the\n"
 		"  server. --quiet waits SECONDS (at most %d) before raising (a quiet period a\n"
-		"  script can cancel by killing xmonctl). Exit: 0 ok, 100 usage, 111 temporary failure.\n",
+		"  script can cancel by killing xmonctl).\n"
+		"  --api is xmond's HTTP address, http://HOST[:PORT][/PREFIX] (default: $XMON_API);\n"
+		"  the bearer token is the first line of --token-file (default: $XMON_TOKEN_FILE).\n"
+		"  KEY is the number in the KEY column of `alerts`. --json (before or after the\n"
+		"  command) prints the API's JSON instead of a table.\n"
+		"  Exit: 0 ok, 100 usage or permanent (HTTP 4xx), 111 temporary failure\n"
+		"  (unreachable, timeout, HTTP 5xx).\n",
 		XMON_NAME_MAX, XMON_MESSAGE_MAX, DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MAX_QUIET_S);
 }
 
@@ -283,12 +308,16 @@ int main(int argc, char **argv)
 		{ "app-type", required_argument, NULL, 'a' },
 		{ "instance", required_argument, NULL, 'i' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "api", required_argument, NULL, 'A' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct ctl c = { .fd = -1, .timeout_ns = DEFAULT_TIMEOUT_S * LULL_NSEC_PER_SEC };
 	const struct verb *v = NULL;
-	const char *instance = NULL;
+	const char *instance = NULL, *token_file = getenv("XMON_TOKEN_FILE");
+	struct api_opts ao = { .url = getenv("XMON_API") };
 	struct utsname u;
 	int ch, r;
 
@@ -300,22 +329,35 @@ int main(int argc, char **argv)
 		case 'a': c.app_type = prog_str(optarg, "--app-type", XMON_NAME_MAX); break;
 		case 'i': instance = prog_str(optarg, "--instance", XMON_NAME_MAX); break;
 		case 't': c.timeout_ns = prog_num(optarg, "--timeout", 1, MAX_TIMEOUT_S) * LULL_NSEC_PER_SEC; break;
+		case 'A': ao.url = optarg; break;
+		case 'T': token_file = optarg; break;
+		case 'j': ao.json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: prog_usage("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
-	if (!c.server || !c.app_type || optind >= argc)
-		prog_usage("need --server, --app-type and a command");
-	r = resolve_split(c.server, c.host, sizeof(c.host), &c.port);
-	if (r == -ENAMETOOLONG)
-		prog_usage("the host in --server is longer than the limit of %d bytes", XMON_NAME_MAX);
-	if (r < 0)
-		prog_usage("bad --server '%s' (want HOST:PORT or [ADDR6]:PORT, port 1..65535)", c.server);
+	if (optind >= argc)
+		prog_usage("need a command");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(argv[optind], verbs[i].name))
 			v = &verbs[i];
 	if (!v)
 		prog_usage("unknown command '%s'", argv[optind]);
+	if (v->api) {
+		if (!ao.url || !*ao.url)
+			prog_usage("%s needs --api URL (or XMON_API)", v->name);
+		ao.timeout_ns = c.timeout_ns;
+		if (token_file && *token_file)
+			ao.token = token_read(token_file);
+		return v->api(&ao, argc - optind - 1, argv + optind + 1);
+	}
+	if (!c.server || !c.app_type)
+		prog_usage("%s needs --server and --app-type", v->name);
+	r = resolve_split(c.server, c.host, sizeof(c.host), &c.port);
+	if (r == -ENAMETOOLONG)
+		prog_usage("the host in --server is longer than the limit of %d bytes", XMON_NAME_MAX);
+	if (r < 0)
+		prog_usage("bad --server '%s' (want HOST:PORT or [ADDR6]:PORT, port 1..65535)", c.server);
 	if (uname(&u) < 0)
 		prog_die(PROG_EXIT_TEMP, "uname: %s", strerror(errno));
 	if (strchr(u.nodename, '.'))
