@@ -13,7 +13,8 @@
  * absolute schedule; a thread that falls behind sends the late ones at
  * once and they count as late), round robin over the connections, each
  * connection cycling create, update, clear of a fresh id; -r 0 sends as
- * fast as the sockets take them (flat out). -d D seconds of operations.
+ * fast as the sockets take them (flat out). -d D seconds of operations,
+ * or fewer: -N OPS stops once OPS operations are sent.
  *
  * Latency (-e HTTP_PORT): a thread reads xmond's server-sent events
  * (GET /api/events, one `alert` event per change, published in the turn
@@ -87,6 +88,7 @@ struct conn {
 static int o_n = 100, o_threads = 1, o_interval = 10, o_prefill = 0, o_port, o_http = 0, o_sample = 10;
 static int o_hold = 0, o_wait = 0;
 static double o_rate = -1, o_dur = 5;
+static long long o_total = 0;       /* -N: stop after this many operations in all */
 static struct conn *conns;
 
 static volatile sig_atomic_t go_sig, stop_sig;
@@ -309,7 +311,7 @@ static void *worker(void *arg)
 		}
 		if (running && !finished) {
 			int64_t now = now_ns();
-			if (now >= end) {
+			if (now >= end || (o_total && (long long)k >= o_total / o_threads)) {
 				finished = 1;
 				atomic_fetch_add(&threads_done, 1);
 				if (!o_hold)
@@ -343,7 +345,7 @@ static void *worker(void *arg)
 					if (c->fd < 0 || !c->state || c->blocked)
 						continue;
 					int64_t tq = now_ns();
-					while (one_op(c, tq) == 0)
+					while ((!o_total || (long long)k < o_total / o_threads) && one_op(c, tq) == 0)
 						k++;
 					flush(ep, c);
 				}
@@ -477,6 +479,9 @@ static int ready_main(int argc, char **argv)
 	if (pid < 0)
 		return 111;
 	if (!pid) {
+		int dn = open("/dev/null", O_WRONLY);
+		if (dn >= 0)
+			dup2(dn, 1);   /* not our stdout: a $(...) would wait for the daemon */
 		setenv("NOTIFY_SOCKET", name, 1);
 		setsid();
 		execvp(argv[3], argv + 3);
@@ -504,7 +509,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "ready"))
 		return ready_main(argc, argv);
-	while ((opt = getopt(argc, argv, "n:t:i:p:r:d:e:s:HW")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:i:p:r:d:e:s:N:HW")) != -1) {
 		switch (opt) {
 		case 'n': o_n = atoi(optarg); break;
 		case 't': o_threads = atoi(optarg); break;
@@ -514,11 +519,12 @@ int main(int argc, char **argv)
 		case 'd': o_dur = atof(optarg); break;
 		case 'e': o_http = atoi(optarg); break;
 		case 's': o_sample = atoi(optarg); break;
+		case 'N': o_total = atoll(optarg); break;
 		case 'H': o_hold = 1; break;
 		case 'W': o_wait = 1; break;
 		default:
 			fprintf(stderr, "usage: xmond_load [-n N] [-t T] [-i S] [-p P] [-r R] [-d D] [-e HTTP_PORT] "
-					"[-s N] [-H] [-W] PROTO_PORT\n");
+					"[-s N] [-N OPS] [-H] [-W] PROTO_PORT\n");
 			return 100;
 		}
 	}
