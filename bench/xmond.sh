@@ -90,12 +90,11 @@ open_wait() { # N: until xmond has N open alerts (60 s at most)
 	done
 	return 1
 }
-get_ms() { # URL: median of 3 GETs, ms; sets get_bytes
+get_ms() { # URL: median of 3 GETs, ms; the last body in $tmp/body
 	local i t=''
 	for i in 1 2 3; do
 		t+=" $(curl -s -o "$tmp/body" -w '%{time_total}' "$1")"
 	done
-	get_bytes=$(stat -c %s "$tmp/body")
 	median <<<"$t" | awk '{ printf "%.1f", $1 * 1000 }'
 }
 
@@ -142,7 +141,7 @@ if gen_wait holding 120 && open_wait "$OPEN"; then
 	t1=$(ticks "$xpid") s1=$(date +%s.%N)
 	X[idle_cpu_100k]=$(calc "\"%.2f\", ($t1 - $t0) / $HZ / ($s1 - $s0) * 100")
 	X[get_100k]=$(get_ms "http://127.0.0.1:$HP/api/alerts")
-	X[get_bytes]=$get_bytes
+	X[get_bytes]=$(stat -c %s "$tmp/body")
 else
 	echo "   prefill generator: $(tail -n 2 "$tmp/gen.err" | tr '\n' ' ')"
 fi
@@ -215,7 +214,7 @@ elif am_up "$disk_dir/am1"; then
 		sleep 1
 		A[rss_100k]=$(rss_mb "$apid")
 		A[get_100k]=$(get_ms "http://127.0.0.1:$AP/api/v2/alerts")
-		A[get_bytes]=$get_bytes
+		A[get_bytes]=$(stat -c %s "$tmp/body")
 		A[count]=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$tmp/body" 2>/dev/null)
 		am_down
 	fi
