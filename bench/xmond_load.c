@@ -20,7 +20,13 @@
  * (GET /api/events, one `alert` event per change, published in the turn
  * that journals it); every -s Nth create of a connection is timed from its
  * scheduled time (flat out: the time it was queued) to the event that
- * shows it open. The percentiles are printed in microseconds.
+ * shows it open. The percentiles are printed in microseconds. xmond drops
+ * a stream that falls 1 MiB behind (sse_dropped=1 then); at high rates its
+ * turns are that large, so there is -q HTTP_PORT instead: a probe instance
+ * ("probe") creates one alert at a time on its own connection, amid the
+ * load, and polls GET /api/alerts?instance=probe over a keep-alive
+ * connection until the alert is listed, then clears it and waits 2 ms:
+ * exact to one poll round trip, closed loop on the probe only.
  *
  * Phases, for a script driving it: prints "up instances=N" once every
  * connection has had its first heartbeat; "filled alerts=N" once the
@@ -44,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -77,6 +84,7 @@ struct conn {
 	int state;                 /* 0 connecting/logged on, 1 up */
 	int blocked;               /* EPOLLOUT armed */
 	int filled;
+	int dirty;                 /* in the thread's list of connections to flush */
 	uint64_t seq;              /* operations sent */
 	uint8_t in[16];
 	int inlen;
@@ -274,7 +282,8 @@ static void *worker(void *arg)
 	double rate = o_rate > 0 ? o_rate / o_threads : 0;
 	int64_t t0 = 0, end = 0;
 	uint64_t k = 0, rr = 0;
-	int running = 0, finished = 0;
+	int running = 0, finished = 0, ndirty = 0;
+	struct conn **dirty = calloc((size_t)t->count, sizeof(*dirty));
 
 	for (int i = t->first; i < t->first + t->count; i++) {
 		struct conn *c = &conns[i];
@@ -337,8 +346,18 @@ static void *worker(void *arg)
 					if (now - sched > 1000000)
 						t->late++;
 					k++;
-					flush(ep, c);
+					if (!c->dirty) {
+						c->dirty = 1;
+						dirty[ndirty++] = c;
+					}
 				}
+				/* one send per connection per turn, as a real agent batches */
+				for (int i = 0; i < ndirty; i++) {
+					dirty[i]->dirty = 0;
+					if (dirty[i]->fd >= 0)
+						flush(ep, dirty[i]);
+				}
+				ndirty = 0;
 			} else {
 				for (int i = t->first; i < t->first + t->count; i++) {
 					struct conn *c = &conns[i];
@@ -347,12 +366,23 @@ static void *worker(void *arg)
 					int64_t tq = now_ns();
 					while ((!o_total || (long long)k < o_total / o_threads) && one_op(c, tq) == 0)
 						k++;
-					flush(ep, c);
+					if (!c->dirty) {
+						c->dirty = 1;
+						dirty[ndirty++] = c;
+					}
 				}
+				/* one send per connection per turn, as a real agent batches */
+				for (int i = 0; i < ndirty; i++) {
+					dirty[i]->dirty = 0;
+					if (dirty[i]->fd >= 0)
+						flush(ep, dirty[i]);
+				}
+				ndirty = 0;
 			}
 		}
 	}
 	t->ops = (long long)k;
+	free(dirty);
 	close(ep);
 	return NULL;
 }
@@ -361,6 +391,7 @@ static void *worker(void *arg)
 static int64_t *lat;
 static size_t nlat, caplat;
 static int sse_fd = -1;
+static atomic_int sse_dropped;     /* xmond closed the stream (client too slow) */
 
 static void sse_line(const char *l, size_t n)
 {
@@ -398,8 +429,13 @@ static void *sse_reader(void *arg)
 	(void)arg;
 	for (;;) {
 		ssize_t r = recv(sse_fd, buf + len, sizeof(buf) - len, 0);
-		if (r <= 0)
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (!stop_sig)
+				atomic_store(&sse_dropped, 1);
 			break;
+		}
 		len += (size_t)r;
 		size_t start = 0;
 		for (size_t i = 0; i < len; i++)
@@ -422,8 +458,14 @@ static int sse_open(void)
 	char b[4096];
 	size_t got = 0;
 
+	int rcv = 32 << 20;
+
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sse_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* a deep receive buffer: xmond drops a stream 1 MiB behind, and this
+	 * reader shares two loaded cores with xmond and the senders */
+	if (sse_fd >= 0 && setsockopt(sse_fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+		setsockopt(sse_fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	if (sse_fd < 0 || connect(sse_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    send(sse_fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0)
 		return -1;
@@ -442,6 +484,105 @@ static int sse_open(void)
 		return -1;
 	}
 	return 0;
+}
+
+
+/* --- latency by polling: a probe instance raises one alert at a time and
+ * polls GET /api/alerts?instance=probe until it is listed open --- */
+static int o_poll = 0, o_poll_gap_us = 2000;
+
+static int tcp_to(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* One keep-alive GET; the body into buf (terminated); -1 on error. */
+static ssize_t http_get(int fd, const char *path, char *buf, size_t cap)
+{
+	char req[256];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+	size_t len = 0;
+
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+		return -1;
+	for (;;) {
+		ssize_t r = recv(fd, buf + len, cap - 1 - len, 0);
+		if (r <= 0)
+			return -1;
+		len += (size_t)r;
+		buf[len] = 0;
+		char *eoh = strstr(buf, "\r\n\r\n"), *cl = strcasestr(buf, "\r\ncontent-length:");
+		if (eoh && cl && cl < eoh && len >= (size_t)(eoh + 4 - buf) + (size_t)atol(cl + 17))
+			return (ssize_t)len;
+		if (len + 1 >= cap)
+			return -1;
+	}
+}
+
+static void *poller(void *arg)
+{
+	static char buf[1 << 16];
+	uint8_t b[256];
+	char path[128], want[64];
+	int pfd = tcp_to(o_port), hfd = tcp_to(o_poll);
+	ssize_t n;
+	long long id = 1;
+
+	(void)arg;
+	if (pfd < 0 || hfd < 0) {
+		fprintf(stderr, "xmond_load: probe: cannot connect\n");
+		return NULL;
+	}
+	n = xmon_enc_logon(b, sizeof(b), XMON_S("bench-host"), 10, XMON_S("bench"), XMON_S("probe"));
+	send(pfd, b, (size_t)n, MSG_NOSIGNAL);
+	if (recv(pfd, b, 4, MSG_WAITALL) != 4)   /* the first heartbeat */
+		return NULL;
+	n = xmon_enc_status(b, sizeof(b));
+	send(pfd, b, (size_t)n, MSG_NOSIGNAL);
+	fcntl(pfd, F_SETFL, O_NONBLOCK);
+	snprintf(path, sizeof(path), "/api/alerts?instance=probe");
+	while (!atomic_load(&go) && !stop_sig)
+		usleep(1000);
+	while (!stop_sig && !atomic_load(&threads_done)) {
+		struct xmon_msg m = { .type = XMON_CREATE, .alert_id = id, .message = XMON_S("probe") };
+		while (recv(pfd, b, 4, 0) == 4) {   /* heartbeats: 4 bytes each */
+			n = xmon_enc_status(b, sizeof(b));
+			send(pfd, b, (size_t)n, MSG_NOSIGNAL);
+		}
+		n = xmon_enc_alert(b, sizeof(b), &m);
+		int64_t t0 = now_ns();
+		if (send(pfd, b, (size_t)n, MSG_NOSIGNAL) != n)
+			break;
+		snprintf(want, sizeof(want), "\"alert_id\":\"%lld\"", id);
+		for (;;) {
+			if (http_get(hfd, path, buf, sizeof(buf)) < 0)
+				goto out;
+			if (strstr(buf, want))
+				break;
+		}
+		int64_t t1 = now_ns();
+		if (nlat == caplat) {
+			caplat = caplat ? caplat * 2 : 65536;
+			lat = realloc(lat, caplat * sizeof(*lat));
+		}
+		lat[nlat++] = t1 - t0;
+		m.type = XMON_CLEAR;
+		n = xmon_enc_alert(b, sizeof(b), &m);
+		send(pfd, b, (size_t)n, MSG_NOSIGNAL);
+		id++;
+		usleep((useconds_t)o_poll_gap_us);
+	}
+out:
+	close(pfd);
+	close(hfd);
+	return NULL;
 }
 
 static int cmp64(const void *a, const void *b)
@@ -509,7 +650,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "ready"))
 		return ready_main(argc, argv);
-	while ((opt = getopt(argc, argv, "n:t:i:p:r:d:e:s:N:HW")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:i:p:r:d:e:q:s:N:HW")) != -1) {
 		switch (opt) {
 		case 'n': o_n = atoi(optarg); break;
 		case 't': o_threads = atoi(optarg); break;
@@ -519,6 +660,7 @@ int main(int argc, char **argv)
 		case 'd': o_dur = atof(optarg); break;
 		case 'e': o_http = atoi(optarg); break;
 		case 's': o_sample = atoi(optarg); break;
+		case 'q': o_poll = atoi(optarg); break;
 		case 'N': o_total = atoll(optarg); break;
 		case 'H': o_hold = 1; break;
 		case 'W': o_wait = 1; break;
@@ -551,6 +693,9 @@ int main(int argc, char **argv)
 		}
 		pthread_create(&sse_th, NULL, sse_reader, NULL);
 	}
+	pthread_t poll_th = 0;
+	if (o_poll)
+		pthread_create(&poll_th, NULL, poller, NULL);
 	struct thr *ts = calloc((size_t)o_threads, sizeof(*ts));
 	pthread_t *th = calloc((size_t)o_threads, sizeof(*th));
 	int64_t tstart = now_ns();
@@ -595,6 +740,10 @@ int main(int argc, char **argv)
 		late += ts[i].late;
 	}
 	double secs = o_rate >= 0 ? (double)(tend - atomic_load(&ops_t0)) / 1e9 : 0;
+	if (o_poll) {
+		pthread_join(poll_th, NULL);
+		qsort(lat, nlat, sizeof(*lat), cmp64);
+	}
 	if (o_http) {
 		usleep(200000);   /* the last events */
 		shutdown(sse_fd, SHUT_RDWR);
@@ -602,9 +751,9 @@ int main(int argc, char **argv)
 		qsort(lat, nlat, sizeof(*lat), cmp64);
 	}
 	printf("instances=%d failed=%d ops=%lld secs=%.3f rate=%.0f late=%lld heartbeats=%lld samples=%zu "
-	       "p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f\n",
+	       "p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f sse_dropped=%d\n",
 	       atomic_load(&n_up), atomic_load(&n_failed), ops, secs, secs > 0 ? (double)ops / secs : 0, late,
 	       (long long)atomic_load(&hb_answered), nlat, pct(50), pct(99), pct(99.9),
-	       nlat ? (double)lat[nlat - 1] / 1e3 : 0);
+	       nlat ? (double)lat[nlat - 1] / 1e3 : 0, atomic_load(&sse_dropped));
 	return 0;
 }
