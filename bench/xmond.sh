@@ -65,6 +65,15 @@ ops_total() {
 	curl -s "http://127.0.0.1:$HP/metrics" |
 		awk '/^xmond_alert_operations_total\{op="(create|update|clear)"\}/ { s += $2 } END { print s + 0 }'
 }
+drained() { # until xmond's operation counters stand still: the sockets' backlog processed
+	local i cur prev=-1
+	for ((i = 0; i < 300; i++)); do
+		cur=$(ops_total)
+		[[ $cur == "$prev" ]] && return 0
+		prev=$cur
+		sleep 0.2
+	done
+}
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 # gen_start ARGS...: xmond_load in the background, its output in $tmp/gen
@@ -162,14 +171,7 @@ X[max_rate]=$(calc "\"%.0f\", ($o1 - $o0) / ($s1 - $s0)")
 X[max_sent]=$(field rate "$(tail -n 1 "$tmp/gen")")
 X[fsyncs]=$(metric xmond_fsync_seconds_count)
 X[fsync_ms]=$(calc "\"%.1f\", $(metric xmond_fsync_seconds_sum) * 1000 / ($(metric xmond_fsync_seconds_count) + 0.000001)")
-# the sockets' backlog drained before the next run
-prev=-1
-for ((i = 0; i < 300; i++)); do
-	cur=$(ops_total)
-	[[ $cur == "$prev" ]] && break
-	prev=$cur
-	sleep 0.2
-done
+drained
 half=$(calc "\"%.0f\", ${X[max_rate]} / 2")
 if ((half > 0)); then
 	line=$("$out/xmond_load" -n "$RATE_CONNS" -t 1 -r "$half" -d "$RATE_S" -q "$HP" "$PP" 2>"$tmp/gen.err" | tail -n 1)
@@ -181,7 +183,7 @@ xmond_down
 # --- 3. start-up with a journal of JRECS records ------------------------------------------
 xmond_up "$disk_dir/s3" --compact-factor 0 || { echo "xmond did not start"; exit 0; }
 "$out/xmond_load" -n "$RATE_CONNS" -t 1 -r 0 -d 60 -N "$JRECS" "$PP" >/dev/null 2>&1
-sleep 0.5
+drained
 xmond_down
 xmond_up "$disk_dir/s3" --compact-factor 0 && {
 	X[start_journal]=$ready_ms
