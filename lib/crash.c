@@ -1056,11 +1056,6 @@ int crash_init(void)
 
 /* ---- the crash directory ---------------------------------------------------------- */
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static bool is_sent(const char *name)
 {
 	size_t n = strlen(name), s = strlen(CRASH_SENT_SUFFIX);
@@ -1069,7 +1064,11 @@ static bool is_sent(const char *name)
 }
 
 /* Keep the newest CRASH_DIR_KEEP reports: the oldest sent ones go first,
- * then the oldest not sent (names sort by time). Start-up only. */
+ * then the oldest not sent (names sort by time). Start-up only. The
+ * oldest is found by a plain scan, not qsort(): musl's qsort leaves its
+ * sift/trinkle return addresses on the main thread's stack, and a later
+ * crash inside a qsort callback (tests/sys/crashme.c's qsort scenario)
+ * has its stack scan find those stale frames. */
 static void prune(int dfd)
 {
 	char **names = NULL;
@@ -1100,18 +1099,21 @@ static void prune(int dfd)
 		n++;
 	}
 	closedir(d);
-	if (n > CRASH_DIR_KEEP) {
-		excess = n - CRASH_DIR_KEEP;
-		qsort(names, n, sizeof(*names), name_cmp);
-		for (int pass = 0; pass < 2 && excess; pass++) {
-			for (size_t i = 0; i < n && excess; i++) {
-				if (!names[i][0] || (pass == 0 && !is_sent(names[i])))
-					continue;
-				if (unlinkat(dfd, names[i], 0) == 0)
-					log_info("crash directory: removed %s (more than %d reports)", names[i], CRASH_DIR_KEEP);
-				names[i][0] = '\0';
-				excess--;
-			}
+	excess = n > CRASH_DIR_KEEP ? n - CRASH_DIR_KEEP : 0;
+	for (int pass = 0; pass < 2 && excess; pass++) {
+		for (;;) {
+			size_t oldest = n;
+
+			for (size_t i = 0; i < n; i++)
+				if (names[i][0] && (pass == 1 || is_sent(names[i])) &&
+				    (oldest == n || strcmp(names[i], names[oldest]) < 0))
+					oldest = i;
+			if (oldest == n || !excess)
+				break;
+			if (unlinkat(dfd, names[oldest], 0) == 0)
+				log_info("crash directory: removed %s (more than %d reports)", names[oldest], CRASH_DIR_KEEP);
+			names[oldest][0] = '\0';
+			excess--;
 		}
 	}
 	for (size_t i = 0; i < n; i++)
