@@ -202,5 +202,25 @@ is "$(ncrash)" 6 "  and its alert arrives at the restart"
 kill -TERM $EPID
 wait_dead $EPID
 
+# ---- 5. at most 32 files kept: the oldest sent ones go first -----------------------------
+D2=$TMP/prune
+mkdir -p "$D2"
+for i in $(seq 0 39); do
+	f=$D2/crash-20200101T0000$(printf %02d $i).000Z-$((1000 + i))
+	[ $((i % 2)) = 0 ] && f=$f.sent
+	echo "*** lull crash: SIGBUS (BUS_ADRERR) at address 0x0 in thread 'main' (tid 1, pid 1)" > "$f"
+done
+"$BIN/echod" --listen 127.0.0.1:$UPORT --crash-dir "$D2" --log "$TMP/prune.log" 2> /dev/null &
+EPID=$!
+track $EPID
+wait_for "echod listening" 20 log_has "$TMP/prune.log" "echod listening"
+kill -TERM $EPID
+wait_dead $EPID
+is "$(ls "$D2" | wc -l)" 32 "40 reports in the crash directory: 32 kept at the next start"
+is "$(ls "$D2" | grep -vc '\.sent$')" 20 "  the 20 not sent all kept"
+is "$(ls "$D2" | grep '\.sent$' | head -1)" "crash-20200101T000016.000Z-1016.sent" "  the 8 oldest sent ones removed"
+ok $(log_has "$TMP/prune.log" "crashed 20 times in a row .* SIGBUS .*not sent: no xmon server"; echo $?) \
+	"  without --xmon the crash alert is only logged, and the reports stay"
+
 plan $_tap_n
 done_testing
