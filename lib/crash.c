@@ -1063,7 +1063,8 @@ static bool is_sent(const char *name)
 	return n > s && !strcmp(name + n - s, CRASH_SENT_SUFFIX);
 }
 
-/* Keep the newest CRASH_DIR_KEEP reports: the oldest sent ones go first,
+/* Keep the newest CRASH_DIR_KEEP - 1 reports, so that with this run's
+ * crash the directory holds at most CRASH_DIR_KEEP: the oldest sent ones go first,
  * then the oldest not sent (names sort by time). Start-up only. The
  * oldest is found by a plain scan, not qsort(): musl's qsort leaves its
  * sift/trinkle return addresses on the main thread's stack, and a later
@@ -1099,7 +1100,7 @@ static void prune(int dfd)
 		n++;
 	}
 	closedir(d);
-	excess = n > CRASH_DIR_KEEP ? n - CRASH_DIR_KEEP : 0;
+	excess = n >= CRASH_DIR_KEEP ? n - (CRASH_DIR_KEEP - 1) : 0;   /* room for this run's crash */
 	for (int pass = 0; pass < 2 && excess; pass++) {
 		for (;;) {
 			size_t oldest = n;

@@ -60,8 +60,9 @@ extern "C" {
  * CRASH_FILE_MAX bytes (the rest only reaches the log). A reader that has
  * delivered a report (lull/xmon.h: xmon_config.crash_dir) renames it with
  * CRASH_SENT_SUFFIX. At most CRASH_DIR_KEEP files are kept: the oldest,
- * sent ones first, are removed by crash_set_dir() at the next start,
- * never by the handler. */
+ * sent ones first, are removed by crash_set_dir() at the next start
+ * (down to CRASH_DIR_KEEP - 1, room for this run's crash), never by the
+ * handler. */
 #define CRASH_FILE_PREFIX "crash-"
 #define CRASH_SENT_SUFFIX ".sent"
 #define CRASH_FILE_MAX (256u * 1024)
@@ -77,7 +78,7 @@ int crash_init(void);
  * (created 0700 if missing), besides the log; NULL or "" stops it. The
  * handler opens the file with O_CREAT|O_EXCL|O_CLOEXEC, writes, fsyncs
  * and closes it: raw syscalls, no allocation. Removes the oldest files
- * beyond CRASH_DIR_KEEP. Call before or after crash_init(), from one
+ * beyond CRASH_DIR_KEEP - 1. Call before or after crash_init(), from one
  * thread at a time. Returns 0 or -errno (the directory cannot be made or
  * opened; the previous setting stays). */
 int crash_set_dir(const char *path);
