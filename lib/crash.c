@@ -1112,7 +1112,8 @@ static void prune(int dfd)
 			if (oldest == n || !excess)
 				break;
 			if (unlinkat(dfd, names[oldest], 0) == 0)
-				log_info("crash directory: removed %s (more than %d reports)", names[oldest], CRASH_DIR_KEEP);
+				log_info("crash directory: removed %s (more than %d reports)", names[oldest],
+					 CRASH_DIR_KEEP);
 			names[oldest][0] = '\0';
 			excess--;
 		}
