@@ -142,8 +142,9 @@ kill -TERM $EPID
 wait_dead $EPID
 bad=0
 for i in 1 2 3 4 5 6 7 8 9 10; do
-	LULL_ECHOD_TEST_CRASH=start "$BIN/echod" --listen 127.0.0.1:$UPORT --xmon 127.0.0.1:$PPORT --instance $INST \
-		--crash-dir "$CD" --log "$TMP/loop$i.log" 2> /dev/null
+	# in a subshell that reports the signal itself, to /dev/null
+	(LULL_ECHOD_TEST_CRASH=start "$BIN/echod" --listen 127.0.0.1:$UPORT --xmon 127.0.0.1:$PPORT --instance $INST \
+		--crash-dir "$CD" --log "$TMP/loop$i.log"; exit $?) 2> /dev/null
 	[ $? = 139 ] || bad=$((bad + 1))
 done
 is $bad 0 "crash loop: 10 runs died of SIGSEGV at start"
