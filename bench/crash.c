@@ -24,6 +24,10 @@
  * report (frames: lines "#N ..." for all threads; threads: "*** backtrace
  * of thread" sections).
  *
+ * With BENCH_CRASH_DIR=DIR in the environment, `report` children also
+ * call crash_set_dir(DIR): the report goes to a new file there too,
+ * fsync'd before the process dies (the crash directory's cost).
+ *
  * init: RUNS times, fork a child that times crash_init() in-process
  * (CLOCK_MONOTONIC around the call: mapping the executable, indexing its
  * function symbols, the alternate stack, the handlers). Prints:
@@ -156,6 +160,9 @@ static void child(const char *logfile, int report, int threads)
 	if (loop_init() < 0 || log_open(logfile) < 0)
 		_exit(111);
 	if (report && crash_init() < 0)
+		_exit(111);
+	/* BENCH_CRASH_DIR: the report also goes to a file there (fsync'd) */
+	if (report && getenv("BENCH_CRASH_DIR") && crash_set_dir(getenv("BENCH_CRASH_DIR")) < 0)
 		_exit(111);
 	for (int i = 0; i < threads; i++) {
 		snprintf(name, sizeof(name), "idle-%d", i);

@@ -22,15 +22,17 @@ crash_log=$crash_dir/crash.log
 
 declare -A res
 labels=()
-crash_one() { # LABEL PROG MODE THREADS
+crash_one() { # LABEL PROG MODE THREADS [ENV=VALUE]
 	labels+=("$1")
 	if ! need "$2"; then
 		res[$1]=$why
 		return
 	fi
-	res[$1]="threads_arg=$4 $("$out/$2" fault "$CRASH_RUNS" "$crash_log" "$3" "$4" 2>&1 | tail -n 1)"
+	res[$1]="threads_arg=$4 $(env ${5:-} "$out/$2" fault "$CRASH_RUNS" "$crash_log" "$3" "$4" 2>&1 | tail -n 1)"
 	rm -f "$crash_log"
 }
+# The crash directory (crash_set_dir) on the disk of $tmp, where fsync means something.
+crash_files=$tmp/crashdir
 
 echo
 echo "== Crash reports: from just before a fault 32 calls deep to the process reaped by waitpid()"
@@ -42,12 +44,16 @@ CG1="lull report, -g binary (file:line per frame)"
 CB8="default action, no crash_init (baseline), +$LOOPS threads"
 CR8="lull report, release binary, +$LOOPS threads"
 CG8="lull report, -g binary, +$LOOPS threads"
+CD1="lull report + crash dir file ($(fstype "$tmp"), fsync)"
+CD8="lull report + crash dir file, +$LOOPS threads"
 crash_one "$CB1" crash default 0
 crash_one "$CR1" crash report 0
 crash_one "$CG1" crash_g report 0
+crash_one "$CD1" crash report 0 "BENCH_CRASH_DIR=$crash_files"
 crash_one "$CB8" crash default "$LOOPS"
 crash_one "$CR8" crash report "$LOOPS"
 crash_one "$CG8" crash_g report "$LOOPS"
+crash_one "$CD8" crash report "$LOOPS" "BENCH_CRASH_DIR=$crash_files"
 
 echo
 row "contender" "median us" "p90 us" "p99 us" "max us" "median us to death (unreaped)" \

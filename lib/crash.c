@@ -23,6 +23,7 @@
 #error "lull's crash reports are x86-64 only: the unwinder decodes x86-64 calls and reads its ucontext registers"
 #endif
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -35,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -61,6 +63,13 @@ static int sig_dump;
 
 static atomic_uint report_lines;       /* lines written: progress, for waiting crashers */
 
+/* The crash directory (crash_set_dir): its fd, and the report file the
+ * first crasher opens there; every line of the report goes to it too,
+ * up to CRASH_FILE_MAX bytes. */
+static atomic_int crash_dirfd = -1;
+static atomic_int report_fd = -1;
+static atomic_size_t report_file_bytes;
+
 static __thread uintptr_t stack_lo, stack_hi;
 static __thread void *altstack;
 
@@ -75,7 +84,7 @@ struct out {
 
 static void out_flush(struct out *o)
 {
-	int lfd = log_fd();
+	int lfd = log_fd(), rfd;
 
 	if (o->n == 0)
 		return;
@@ -87,6 +96,9 @@ static void out_flush(struct out *o)
 	atomic_fetch_add(&report_lines, 1);
 	if (lfd != 2)
 		lull_write_all(2, o->buf, o->n);
+	rfd = atomic_load(&report_fd);
+	if (rfd >= 0 && atomic_fetch_add(&report_file_bytes, o->n) + o->n <= CRASH_FILE_MAX)
+		lull_write_all(rfd, o->buf, o->n);
 	o->n = 0;
 }
 
@@ -799,6 +811,87 @@ static void write_report(int sig, const siginfo_t *si, const ucontext_t *uc, pid
 	out_flush(&o);
 }
 
+/* ---- the report file ------------------------------------------------------------------ */
+
+static void put2(char *p, int v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+/* Days since 1970-01-01 to a civil date (Howard Hinnant's days_from_civil,
+ * inverted): plain arithmetic, so async-signal-safe. */
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* Open this crash's report file in the crash directory, if one is set:
+ * crash-YYYYMMDDTHHMMSS.mmmZ-PID, created exclusively (a name taken
+ * gets a suffix). Raw syscalls and a stack buffer only. */
+static void open_report_file(void)
+{
+	int dfd = atomic_load(&crash_dirfd), y, mo, d, fd = -1;
+	struct timespec ts;
+	struct out o = { .n = 0 };
+	int64_t secs;
+
+	if (dfd < 0 || clock_gettime(CLOCK_REALTIME, &ts) < 0)
+		return;
+	secs = ts.tv_sec;
+	civil_from_days(secs >= 0 ? secs / 86400 : (secs - 86399) / 86400, &y, &mo, &d);
+	secs -= (secs >= 0 ? secs / 86400 : (secs - 86399) / 86400) * 86400;
+	{
+		char t[] = "crash-YYYYMMDDTHHMMSS.mmmZ-";
+
+		put2(t + 6, y / 100);
+		put2(t + 8, y % 100);
+		put2(t + 10, mo);
+		put2(t + 12, d);
+		put2(t + 15, (int)(secs / 3600));
+		put2(t + 17, (int)(secs / 60 % 60));
+		put2(t + 19, (int)(secs % 60));
+		t[22] = (char)('0' + ts.tv_nsec / 100000000);
+		put2(t + 23, (int)(ts.tv_nsec / 1000000 % 100));
+		out_str(&o, t);
+	}
+	out_dec(&o, getpid());
+	for (int attempt = 0; attempt < 10 && fd < 0; attempt++) {
+		size_t n = o.n;
+
+		if (attempt) {
+			out_str(&o, "-");
+			out_dec(&o, attempt);
+		}
+		o.buf[o.n] = '\0';
+		fd = openat(dfd, o.buf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		o.n = n;
+		if (fd < 0 && errno != EEXIST)
+			return;
+	}
+	atomic_store(&report_fd, fd);
+}
+
+/* The report is complete (or as complete as it gets): make it durable. */
+static void close_report_file(void)
+{
+	int fd = atomic_exchange(&report_fd, -1);
+
+	if (fd < 0)
+		return;
+	fsync(fd);
+	close(fd);
+}
+
 /* The first crasher lets threads that crashed meanwhile write their
  * reports (bounded), then keeps the word so that nobody starts another. */
 static void let_later_crashers_report(pid_t tid)
@@ -843,8 +936,10 @@ static void crash_handler(int sig, siginfo_t *si, void *ctx)
 		die_with_signal(sig, si);
 		return;
 	}
-	if (turn == TURN_FIRST)
+	if (turn == TURN_FIRST) {
 		stop_other_threads(tid);
+		open_report_file();
+	}
 	write_report(sig, si, uc, tid, turn == TURN_FIRST);
 	if (turn == TURN_LATER) {
 		/* the first crasher's signal kills the process */
@@ -856,6 +951,7 @@ static void crash_handler(int sig, siginfo_t *si, void *ctx)
 		freeze();
 	}
 	let_later_crashers_report(tid);
+	close_report_file();
 	if (!refaults(sig, si))
 		anchor_in_report(uc);   /* this context is never returned to */
 	die_with_signal(sig, si);
@@ -955,5 +1051,92 @@ int crash_init(void)
 		sigdelset(&sa.sa_mask, crash_signals[i]);
 	if (sigaction(sig_dump, &sa, NULL) < 0)
 		return -errno;
+	return 0;
+}
+
+/* ---- the crash directory ---------------------------------------------------------- */
+
+static bool is_sent(const char *name)
+{
+	size_t n = strlen(name), s = strlen(CRASH_SENT_SUFFIX);
+
+	return n > s && !strcmp(name + n - s, CRASH_SENT_SUFFIX);
+}
+
+/* Keep the newest CRASH_DIR_KEEP - 1 reports, so that with this run's
+ * crash the directory holds at most CRASH_DIR_KEEP: the oldest sent ones go first,
+ * then the oldest not sent (names sort by time). Start-up only. The
+ * oldest is found by a plain scan, not qsort(): musl's qsort leaves its
+ * sift/trinkle return addresses on the main thread's stack, and a later
+ * crash inside a qsort callback (tests/sys/crashme.c's qsort scenario)
+ * has its stack scan find those stale frames. */
+static void prune(int dfd)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0, excess;
+	DIR *d;
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *e;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, CRASH_FILE_PREFIX, strlen(CRASH_FILE_PREFIX)))
+			continue;
+		if (n == cap) {
+			char **more = realloc(names, (cap = cap ? 2 * cap : 64) * sizeof(*names));
+
+			if (!more)
+				break;
+			names = more;
+		}
+		if (!(names[n] = strdup(e->d_name)))
+			break;
+		n++;
+	}
+	closedir(d);
+	excess = n >= CRASH_DIR_KEEP ? n - (CRASH_DIR_KEEP - 1) : 0;   /* room for this run's crash */
+	for (int pass = 0; pass < 2 && excess; pass++) {
+		for (;;) {
+			size_t oldest = n;
+
+			for (size_t i = 0; i < n; i++)
+				if (names[i][0] && (pass == 1 || is_sent(names[i])) &&
+				    (oldest == n || strcmp(names[i], names[oldest]) < 0))
+					oldest = i;
+			if (oldest == n || !excess)
+				break;
+			if (unlinkat(dfd, names[oldest], 0) == 0)
+				log_info("crash directory: removed %s (more than %d reports)", names[oldest],
+					 CRASH_DIR_KEEP);
+			names[oldest][0] = '\0';
+			excess--;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int crash_set_dir(const char *path)
+{
+	int fd = -1, old;
+
+	if (path && path[0]) {
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		prune(fd);
+	}
+	old = atomic_exchange(&crash_dirfd, fd);
+	if (old >= 0)
+		close(old);
 	return 0;
 }

@@ -193,9 +193,15 @@ int xmon_start(const struct xmon_config *cfg)
 		snprintf(xmon_ag.app_instance, XMON_NAME_CAP, "%.120s@%.120s", program_invocation_short_name, xmon_ag.hostname);
 	}
 	xmon_ag.enabled = cfg->server && cfg->server[0];
+	r = xmon_crash_load(cfg->crash_dir);
+	if (r < 0)
+		log_warn("xmon: cannot read the crash directory %s: %s", cfg->crash_dir, strerror(-r));
 	if (!xmon_ag.enabled) {
 		atomic_store(&xmon_ag.started, true);
 		log_info("xmon: no server configured: alerts are only logged");
+		if (xmon_crash.pending)
+			log_error("%.*s (not sent: no xmon server; the report stays in %s)",
+				  (int)strcspn(xmon_crash.msg, "\n"), xmon_crash.msg, cfg->crash_dir);
 		return 0;
 	}
 	copy_name(xmon_ag.server, cfg->server);

@@ -61,6 +61,29 @@ extern struct xmon_agent xmon_ag;
 /* The configured name of app XMON_PARENT or 1 + child index. */
 const char *xmon_app_name(int app);
 
+/* Crash alerts (lib/xmon_crash.c): the alert for the reports the crash
+ * directory holds that were not delivered yet. Built by xmon_start()
+ * (xmon_crash_load returns the number of reports, 0, or -errno), then
+ * the loop's: it raises the alert XMON_CRASH_HOLD_NS after start (a daemon
+ * that crashes again within it is in a crash loop: its reports add up
+ * into the next start's one alert), and calls xmon_crash_delivered() once
+ * the create has been written whole on a connection past its first
+ * heartbeat, which renames the reports with CRASH_SENT_SUFFIX. */
+#define XMON_CRASH_HOLD_NS (1000LL * 1000 * 1000)
+struct xmon_crash {
+	bool pending;               /* an alert to raise */
+	bool delivered;
+	int64_t id;                 /* the last crash's time in microseconds */
+	char *msg;
+	uint16_t len;
+	int dfd;                    /* the crash directory */
+	char **files;               /* the reports this alert stands for */
+	size_t nfiles;
+};
+extern struct xmon_crash xmon_crash;
+int xmon_crash_load(const char *dir);
+void xmon_crash_delivered(void);
+
 /* Connection side (lib/xmon_loop.c). xmon_loop_prepare() allocates the
  * loop's state and its reactor on the caller's thread, so that xmon_start()
  * can report a local failure (-errno) instead of the loop meeting it;

@@ -107,6 +107,7 @@ static struct xloop {
 	struct reactor_watch pipe_w, sock_w, lookup_w;
 	/* one deadline per state (see the table at the top) */
 	struct reactor_timer backoff_t, lookup_t, connect_t, heartbeat_t;
+	struct reactor_timer crash_t;   /* raise the crash alert (xmon_crash.c) */
 	struct reactor_defer pump;
 	struct resolve_query *query;
 	struct resolve_result addrs;
@@ -240,6 +241,8 @@ static void retire_inflight(void)
 		struct qent *q = xl.inflight;
 
 		xl.inflight = q->next;
+		if (q->type == XMON_CREATE && q->binnable && xmon_crash.pending && q->id == xmon_crash.id)
+			xmon_crash_delivered();   /* written whole past the first heartbeat */
 		if (q->type != XMON_CLEAR) {
 			free(q);
 			continue;
@@ -946,6 +949,16 @@ static void schedule_pump(void)
 	reactor_defer(xl.r, &xl.pump, pump);
 }
 
+/* The daemon has been up XMON_CRASH_HOLD_NS: raise its crash alert. */
+static void on_crash_hold(struct reactor *r, struct reactor_timer *t)
+{
+	(void)r;
+	(void)t;
+	log_error("alert %lld (%s): %.*s", (long long)xmon_crash.id, xmon_app_name(XMON_PARENT),
+		  (int)strcspn(xmon_crash.msg, "\n"), xmon_crash.msg);
+	enqueue(XMON_CREATE, XMON_PARENT, 1, xmon_crash.id, xmon_crash.msg, xmon_crash.len, false);
+}
+
 /* ---- life cycle ------------------------------------------------------------------- */
 
 int xmon_loop_prepare(void)
@@ -963,6 +976,7 @@ int xmon_loop_prepare(void)
 	reactor_timer_init(&xl.lookup_t, on_deadline);
 	reactor_timer_init(&xl.connect_t, on_deadline);
 	reactor_timer_init(&xl.heartbeat_t, on_deadline);
+	reactor_timer_init(&xl.crash_t, on_crash_hold);
 	xl.open_b = calloc(xmon_ag.limit + 3, sizeof(*xl.open_b));   /* limit + 1, id 0, the drop report */
 	xl.r = reactor_new();
 	if (!xl.open_b || !xl.r) {
@@ -977,6 +991,8 @@ int xmon_loop_prepare(void)
 		goto fail;
 	xl.state = DOWN;
 	reactor_timer_set(xl.r, &xl.backoff_t, time_mono_ns());   /* connect at once */
+	if (xmon_crash.pending)
+		reactor_timer_set_in(xl.r, &xl.crash_t, XMON_CRASH_HOLD_NS);
 	return 0;
 fail:
 	xmon_loop_release();

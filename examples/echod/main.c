@@ -6,6 +6,15 @@
  * there is traffic: workers open its gate (an eventfd) on the first
  * datagram after an idle period, so an idle echod makes no wakeups at all.
  * Uses the public lull API only.
+ *
+ * Test hook (tests/sys/crashalert.t, docs/crash-reports.md): with
+ * LULL_ECHOD_TEST_CRASH=start in the environment echod dies of a NULL
+ * dereference in crash_at_start() right after start-up (a crash loop under
+ * systemd); with LULL_ECHOD_TEST_CRASH=datagram, a datagram "lull-test-crash
+ * segv" makes the worker that reads it dereference NULL in
+ * test_fault_segv(), and "lull-test-crash abort" makes it call abort() in
+ * test_fault_abort(). Without the variable these datagrams are echoed as
+ * any other.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,6 +52,35 @@ struct echod {
 };
 
 static struct echod g = { .sock = -1, .gate = -1, .alert_rate = 10000 };
+static bool test_crash_datagram;    /* the test hook above */
+static int *volatile test_null;
+
+static __attribute__((noinline)) void test_fault_segv(void)
+{
+	*test_null = 42;
+}
+
+static __attribute__((noinline)) void test_fault_abort(void)
+{
+	abort();
+}
+
+static __attribute__((noinline)) void crash_at_start(void)
+{
+	*test_null = 1;
+}
+
+static void test_crash(const char *buf, ssize_t n)
+{
+	static const char magic[] = "lull-test-crash ";
+
+	if ((size_t)n < sizeof(magic) - 1 || memcmp(buf, magic, sizeof(magic) - 1))
+		return;
+	if (!memcmp(buf + sizeof(magic) - 1, "segv", 4))
+		test_fault_segv();
+	else if (!memcmp(buf + sizeof(magic) - 1, "abort", 5))
+		test_fault_abort();
+}
 
 static void usage(FILE *f)
 {
@@ -51,6 +89,7 @@ static void usage(FILE *f)
 		"             [--term immediate|graceful] [--term-deadline MS]\n"
 		"             [--stats-interval SECONDS] [--xmon HOST:PORT [--app-type TYPE]\n"
 		"             [--instance NAME] [--alert-rate N] [--alert-quiet SECONDS]]\n"
+		"             [--crash-dir DIR]\n"
 		"  ADDR is an IPv4 address or [IPv6]; default 127.0.0.1:7777, 4 loops (1..%d),\n"
 		"  log to stderr, immediate termination, 5000 ms deadline (1..3600000), stats\n"
 		"  every 60 s (1..86400).\n"
@@ -61,6 +100,10 @@ static void usage(FILE *f)
 		"  and is cleared when the rate falls back. Without --xmon, alerts are only logged.\n"
 		"  --app-type defaults to echod, --instance to echod@<short hostname>; these\n"
 		"  and --xmon are at most %d bytes each.\n"
+		"  --crash-dir DIR: each crash also writes its report to a new file in DIR\n"
+		"  (created if missing; at most 32 kept); at the next start the reports not\n"
+		"  sent yet raise one binnable alert on --xmon (a crash loop: one alert that\n"
+		"  counts the crashes). Under systemd: --crash-dir $STATE_DIRECTORY.\n"
 		"  Exit: 0 stopped, 100 usage, 111 system error, 124 graceful stop past its deadline.\n",
 		MAX_LOOPS, XMON_NAME_MAX);
 }
@@ -134,6 +177,8 @@ static unsigned drain_socket(char *buf)
 			alert_malformed(&peer, plen, n);
 			continue;
 		}
+		if (test_crash_datagram)
+			test_crash(buf, n);
 		atomic_fetch_add(&g.packets, 1);
 		atomic_fetch_add(&g.bytes, (uint64_t)n);
 		while (sendto(g.sock, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&peer,
@@ -244,10 +289,11 @@ int main(int argc, char **argv)
 		{ "instance", required_argument, NULL, 'i' },
 		{ "alert-rate", required_argument, NULL, 'r' },
 		{ "alert-quiet", required_argument, NULL, 'q' },
+		{ "crash-dir", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *listen = "127.0.0.1:7777", *logpath = NULL;
+	const char *listen = "127.0.0.1:7777", *logpath = NULL, *crash_dir = NULL, *hook;
 	enum loop_term_mode mode = LOOP_TERM_IMMEDIATE;
 	static int64_t stats_ns = 60 * LULL_NSEC_PER_SEC;
 	long loops = 4, deadline_ms = 5000, quiet_s = 10;
@@ -280,6 +326,7 @@ int main(int argc, char **argv)
 		case 'i': xc.app_instance = prog_str(optarg, "--instance", XMON_NAME_MAX); break;
 		case 'r': g.alert_rate = prog_num(optarg, "--alert-rate", 1, 1000000000); break;
 		case 'q': quiet_s = prog_num(optarg, "--alert-quiet", 0, 86400); break;
+		case 'C': crash_dir = prog_str(optarg, "--crash-dir", PATH_MAX - 1); break;
 		case 'h': usage(stdout); return 0;
 		default:
 			prog_usage("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -299,6 +346,12 @@ int main(int argc, char **argv)
 	r = crash_init();
 	if (r < 0)
 		log_warn("crash reports disabled: %s", strerror(-r));
+	if (crash_dir) {
+		r = crash_set_dir(crash_dir);
+		if (r < 0)
+			prog_die(PROG_EXIT_TEMP, "cannot use crash directory %s: %s", crash_dir, strerror(-r));
+		xc.crash_dir = crash_dir;
+	}
 	g.sock = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (g.sock < 0 || bind(g.sock, (struct sockaddr *)&ss, sslen) < 0)
 		prog_die(PROG_EXIT_TEMP, "cannot listen on %s: %s", listen, strerror(errno));
@@ -308,6 +361,10 @@ int main(int argc, char **argv)
 	if (r < 0)
 		prog_die(r == -EINVAL ? PROG_EXIT_USAGE : PROG_EXIT_TEMP, "cannot start the xmon agent for '%s': %s",
 		    xc.server ? xc.server : "", strerror(-r));
+	hook = getenv("LULL_ECHOD_TEST_CRASH");
+	if (hook && !strcmp(hook, "start"))
+		crash_at_start();
+	test_crash_datagram = hook && !strcmp(hook, "datagram");
 	g.gate = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (g.gate < 0)
 		prog_die(PROG_EXIT_TEMP, "eventfd: %s", strerror(errno));

@@ -54,11 +54,34 @@ extern "C" {
  * for a handler that unwinds). */
 #define CRASH_ALTSTACK_SIZE (64u * 1024)
 
+/* The crash directory (crash_set_dir). Each crash writes its report to a
+ * new file there, named CRASH_FILE_PREFIX + UTC time + "-" + pid, e.g.
+ * crash-20261128T045107.123Z-6645 (names sort by time), at most
+ * CRASH_FILE_MAX bytes (the rest only reaches the log). A reader that has
+ * delivered a report (lull/xmon.h: xmon_config.crash_dir) renames it with
+ * CRASH_SENT_SUFFIX. At most CRASH_DIR_KEEP files are kept: the oldest,
+ * sent ones first, are removed by crash_set_dir() at the next start
+ * (down to CRASH_DIR_KEEP - 1, room for this run's crash), never by the
+ * handler. */
+#define CRASH_FILE_PREFIX "crash-"
+#define CRASH_SENT_SUFFIX ".sent"
+#define CRASH_FILE_MAX (256u * 1024)
+#define CRASH_DIR_KEEP 32
+
 /* Install the crash handlers, map and index the executable, record the
  * calling thread's stack and give it an alternate stack. Every lull loop
  * thread started afterwards gets its own automatically. Call once, early
  * in main(), after loop_init()/log_open(). Returns 0 or -errno. */
 int crash_init(void);
+
+/* Also write each crash's report to a new file in directory path
+ * (created 0700 if missing), besides the log; NULL or "" stops it. The
+ * handler opens the file with O_CREAT|O_EXCL|O_CLOEXEC, writes, fsyncs
+ * and closes it: raw syscalls, no allocation. Removes the oldest files
+ * beyond CRASH_DIR_KEEP - 1. Call before or after crash_init(), from one
+ * thread at a time. Returns 0 or -errno (the directory cannot be made or
+ * opened; the previous setting stays). */
+int crash_set_dir(const char *path);
 
 /* Give the calling thread (one not started by loop_spawn) an alternate
  * signal stack and record its stack bounds. Returns 0 or -errno. */

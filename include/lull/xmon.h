@@ -50,6 +50,12 @@ struct xmon_config {
 	const char *child_types[XMON_MAX_CHILDREN];   /* other app types, NULL-ended */
 	unsigned heartbeat_s;        /* interval asked in the logon; 0: 10 */
 	unsigned binnable_limit;     /* open binnable alerts before dropping; 0: 20 */
+	const char *crash_dir;       /* NULL: none. The directory given to crash_set_dir()
+				      * (lull/crash.h): the reports there not yet sent raise
+				      * one binnable crash alert 1 s after start (several:
+				      * one alert that counts them, a crash loop); each is
+				      * renamed *.sent once the alert is written to a
+				      * server past its first heartbeat. */
 };
 
 /* Which app type an alert goes to: XMON_PARENT or 1 + index in child_types. */

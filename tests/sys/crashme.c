@@ -60,6 +60,10 @@
  * library's test hook that makes its unwinder fault at that depth, inside
  * the crash handler.
  *
+ * With CRASHME_CRASH_DIR=DIR in the environment, crash_set_dir(DIR) is
+ * called before crash_init(): every scenario then also writes its report
+ * file there (tests/sys/crashalert.t runs crash.t so).
+ *
  * Exit status: 100 usage, 111 setup failure, 1 if the scenario returned
  * without killing the process.
  */
@@ -581,6 +585,11 @@ int main(int argc, char **argv)
 	r = log_open(logpath);
 	if (r < 0)
 		die("log_open", -r);
+	if (getenv("CRASHME_CRASH_DIR")) {
+		r = crash_set_dir(getenv("CRASHME_CRASH_DIR"));
+		if (r < 0)
+			die("crash_set_dir", -r);
+	}
 	r = crash_init();
 	if (r < 0)
 		die("crash_init", -r);
