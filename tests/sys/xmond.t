@@ -302,7 +302,7 @@ kill $NLPID
 # ---- 9. durability: kill -9 at random moments -----------------------------------------
 kill9 $MAINPID
 DUR=$TMP/dur
-DURFLAGS=(--history 60s --compact-min 1000000 --compact-factor 1)
+DURFLAGS=(--history 60s --compact-min 20000 --compact-factor 1)
 xmond_start dur0 "$DUR" "${DURFLAGS[@]}"
 fails=0 seen=0
 for i in $(seq 1 10); do
@@ -322,7 +322,7 @@ done
 is "$fails" 0 "kill -9 during load, 10 times: every change the API showed is there after restart, nothing twice"
 is_num_ge "$seen" 100 "  (the API showed $seen alerts before the last kill)"
 ncomp=$(cat "$TMP"/dur*.log | grep -c "compaction: snapshot of")
-is_num_ge "$ncomp" 1 "  compactions ran meanwhile (--history 60s --compact-min 1000000 --compact-factor 1): $ncomp"
+is_num_ge "$ncomp" 1 "  compactions ran meanwhile (--history 60s --compact-min 20000 --compact-factor 1): $ncomp"
 diag "$(cat "$TMP/cmp.10" 2> /dev/null)"
 grep -h "records replayed" "$TMP"/dur*.log | sed -n 's/.*(\([0-9]* records replayed in [0-9.]* ms\).*/\1/p' | tail -1 |
 	while read -r l; do diag "last restart: $l"; done
