@@ -24,12 +24,13 @@ skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 diag() { echo "# $*" | sed '2,$s/^/# /'; }
 ok() {
 	_tap_n=$((_tap_n + 1))
-	if [ "$1" = 0 ]; then echo "ok $_tap_n - $2"; else echo "not ok $_tap_n - $2"; _tap_fail=$((_tap_fail + 1)); fi
+	if [ "$1" = 0 ]; then echo "ok $_tap_n - $2"
+	else echo "not ok $_tap_n - $2"; diag "failed test $_tap_n: $2" >&2; _tap_fail=$((_tap_fail + 1)); fi
 }
 is() {
 	_tap_n=$((_tap_n + 1))
 	if [ "$1" = "$2" ]; then echo "ok $_tap_n - $3"
-	else echo "not ok $_tap_n - $3"; diag "got '$1', want '$2'"; _tap_fail=$((_tap_fail + 1)); fi
+	else echo "not ok $_tap_n - $3"; diag "failed test $_tap_n: $3: got '$1', want '$2'" >&2; _tap_fail=$((_tap_fail + 1)); fi
 }
 # register a background pid for kill at exit
 track() { _tap_pids+=("$1"); }

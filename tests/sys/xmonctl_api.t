@@ -138,6 +138,7 @@ ok $(grep -q "token-file" "$TMP/err"; echo $?) "  and it says how to give one"
 bad 100 "a wrong token (401)" --api $TAPI --token-file "$TMP/wrong" alerts
 run --api $TAPI --token-file "$TMP/token" alerts
 is "$ST $(cat "$TMP/out")" "0 0 open alerts" "--token-file: status 0"
+[ "$ST" = 0 ] || diag "TAPI=$TAPI stderr: $(cat "$TMP/err"); xmond: $(cat "$TMP/tok.log" "$TMP/tok.err")" >&2
 XMON_TOKEN_FILE=$TMP/token run --api $TAPI instances
 is "$ST $(tail -1 "$TMP/out")" "0 0 instances" "XMON_TOKEN_FILE is the default --token-file"
 
