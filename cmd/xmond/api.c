@@ -164,8 +164,9 @@ static int list_alerts(const struct http_req *req, struct http_resp *resp)
 	static struct filter f;
 	char state[16];
 	ssize_t sl;
+	char lim[24];
 	struct json_writer w;
-	uint64_t n = 0;
+	uint64_t n = 0, total = 0, limit = UINT64_MAX;
 
 	if (get_param(req, "app_type", f.app_type, &f.at_len) < 0 ||
 	    get_param(req, "instance", f.instance, &f.in_len) < 0 || get_param(req, "q", f.q, &f.q_len) < 0)
@@ -183,6 +184,17 @@ static int list_alerts(const struct http_req *req, struct http_resp *resp)
 		f.state = ALERT_BINNED;
 	else
 		return json_error_resp(resp, 400, "state must be open, closed, cleared, binned or all");
+	sl = http_query_get(req, "limit", lim, sizeof(lim));
+	if (sl >= 0) {
+		char *end;
+
+		errno = 0;
+		limit = strtoull(lim, &end, 10);
+		if (sl == 0 || errno || *end || lim[0] < '0' || lim[0] > '9' || limit == 0)
+			return json_error_resp(resp, 400, "limit must be a positive number");
+	} else if (sl != -ENOENT) {
+		return json_error_resp(resp, 400, "limit must be a positive number");
+	}
 
 	json_init(&w, RESP_MAX);
 	json_obj_begin(&w);
@@ -190,20 +202,21 @@ static int list_alerts(const struct http_req *req, struct http_resp *resp)
 	json_arr_begin(&w);
 	if (f.state == ALERT_OPEN || f.state == -1)
 		for (const struct alert *a = store_open_newest(); a; a = a->prev)
-			if (match(&f, a)) {
+			if (match(&f, a) && total++ < limit) {
 				alert_json(&w, a);
 				json_obj_end(&w);
 				n++;
 			}
 	if (f.state != ALERT_OPEN)
 		for (const struct alert *a = store_closed_newest(); a; a = a->prev)
-			if (match(&f, a)) {
+			if (match(&f, a) && total++ < limit) {
 				alert_json(&w, a);
 				json_obj_end(&w);
 				n++;
 			}
 	json_arr_end(&w);
 	json_kint(&w, "count", (int64_t)n);
+	json_kint(&w, "total", (int64_t)total);
 	json_obj_end(&w);
 	return send_json(resp, &w, 200);
 }

@@ -172,6 +172,13 @@ is "$(alert_field agent1 3 key)/$(alert_field agent1 3 message)" "$nbkey/not bin
 	"the agent reconnects: its update reaches the same alert (same key)"
 is "$(jget "$(api '/api/alerts?state=all&instance=agent1')" 'len([a for a in j["alerts"] if a["source"] == "client"])')" 3 \
 	"  and nothing appears twice"
+all=$(api '/api/alerts?state=all&instance=agent1')
+two=$(api '/api/alerts?state=all&instance=agent1&limit=2')
+is "$(jget "$two" 'j["count"], j["total"]')" "(2, $(jget "$all" 'j["count"]'))" "limit=2: two alerts; total counts every match"
+is "$(jget "$two" '[a["key"] for a in j["alerts"]]')" "$(jget "$all" '[a["key"] for a in j["alerts"]][:2]')" \
+	"  the first two of the unlimited answer"
+is "$(code GET '/api/alerts?limit=0') $(code GET '/api/alerts?limit=x') $(code GET '/api/alerts?limit=-1')" "400 400 400" \
+	"  limit=0, limit=x, limit=-1: 400"
 kill -9 $XRPID 2> /dev/null
 
 # quiet periods and the binnable limit with its id-0 alert, through lull's agent
