@@ -252,6 +252,11 @@ XLISTEN=127.0.0.1:$PPORT xmond_start main3 "$TMP/state" --down-grace 1s --logon-
 MAINPID=$XPID
 peer heartbeat "$TMP/main3.log"
 
+# ---- 7b'. binned notices taken by a dying connection ------------------------------
+# a notice counts as delivered once the peer acknowledged it and spoke again;
+# one written to a connection that is reset or replaced first goes out again
+peer notice
+
 # ---- 7c. /metrics ------------------------------------------------------------------
 api /metrics > "$TMP/metrics"
 mfail=0
