@@ -649,6 +649,10 @@ int xmon_reader_next(struct xmon_reader *r, const uint8_t **data, size_t *n, str
 		if (k == 0) {
 			/* a cut message: it is shorter than XMON_MSG_MAX, or
 			 * parse() would have found it whole or too long */
+			if (*n >= XMON_MSG_MAX) {
+				r->failed = EMSGSIZE;
+				return fail(&e, EMSGSIZE, "message longer than %d bytes", XMON_MSG_MAX);
+			}
 			if (reserve(r, *n) < 0)
 				goto nomem;
 			memcpy(r->part, *data, *n);
@@ -665,7 +669,8 @@ int xmon_reader_next(struct xmon_reader *r, const uint8_t **data, size_t *n, str
 	take = *n < XMON_MSG_MAX - held ? *n : XMON_MSG_MAX - held;
 	if (reserve(r, held + take) < 0)
 		goto nomem;
-	memcpy(r->part + held, *data, take);
+	if (take)
+		memcpy(r->part + held, *data, take);
 	k = parse((enum xmon_dir)r->dir, &logged_on, r->part, held + take, m, &e);
 	if (k < 0) {
 		r->failed = (uint8_t)-k;
