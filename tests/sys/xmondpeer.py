@@ -13,6 +13,10 @@ Checks:
   bad LOG             wrong magic/version, unknown type, cut frames, limits
   limit LOG           10 000 open alerts on one instance, the next refused
   notice              binned notices taken by a dying connection are sent again
+  notice_hold INST    log on as INST, raise binnable id 9, bin it, never read:
+                      prints "binned KEY", then holds the connection
+  notice_get INST     log on as INST: ok when the heartbeat and the notice of
+                      id 9 come, and it is then recorded delivered
   load SEED           50 clients creating/updating/clearing until killed
   compare BEFORE AFTER   two GET /api/alerts?state=all answers: nothing lost
   api PATH            print a GET answer (JSON) for the shell
@@ -413,6 +417,30 @@ def check_notice():
     s.close()
 
 
+def notice_hold(inst):
+    s = connect()
+    s.sendall(logon("h", 10, "notice.t", inst))
+    recv_exact(s, 4)
+    s.sendall(create(9, 1, "bin me across a restart"))
+    a = wait(lambda: find(inst, "9", "open"))
+    api("/api/alerts/%s/bin" % a["key"], "POST")
+    print("binned %s" % a["key"], flush=True)
+    time.sleep(600)
+
+
+def notice_get(inst):
+    s = connect()
+    s.sendall(logon("h", 10, "notice.t", inst))
+    got = recv_exact(s, 16)
+    out(got == b"\0\0\0\0" + struct.pack(">iq", 1, 9),
+        "notice: after the restart, the next connection gets the notice (%s)" % got.hex())
+    s.sendall(status())
+    a = find(inst, "9")
+    ok = wait(lambda: notice_state(a["key"])[0] is False)
+    out(ok and notice_state(a["key"])[1].count("notified") == 1, "notice: then it is recorded delivered, once")
+    s.close()
+
+
 def check_heartbeat(logpath):
     """Interval 1 s: heartbeats at once and every second; no status updates
     for two intervals: closed, instance down."""
@@ -586,6 +614,10 @@ def main():
         idle(int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), sys.argv[7])
     elif cmd == "notice":
         check_notice()
+    elif cmd == "notice_hold":
+        notice_hold(sys.argv[4])
+    elif cmd == "notice_get":
+        notice_get(sys.argv[4])
     elif cmd == "heartbeat":
         check_heartbeat(sys.argv[4])
     elif cmd == "load":
