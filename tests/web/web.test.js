@@ -381,6 +381,7 @@ async function tenThousand(browser) {
 		await p.waitForSelector('#groups li.alert', { timeout: 20000 });
 		const first = Date.now() - t0;
 		await p.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 30000 });
+		await p.evaluate(() => { window.__sameDocument = true; });
 		const t = await p.evaluate(() => ({ first: window.xmon.firstRowsAt, all: window.xmon.loadedAt, preview: window.xmon.previewAt || 0 }));
 		diag(`${N} alerts: first rows ${first} ms after goto (page clock ${t.first.toFixed(0)} ms, preview ${t.preview.toFixed(0)} ms), ` +
 			`every alert placed ${t.all.toFixed(0)} ms; load ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
