@@ -52,10 +52,14 @@ const q = (a, p) => a[Math.min(a.length - 1, Math.floor(p * a.length))];
 const med = (a) => q([...a].sort((x, y) => x - y), 0.5);
 const loadavg = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-// CPU time of a process in ns (schedstat: on-CPU time, exact, unlike
-// /proc/PID/stat's 10 ms ticks)
+// CPU time of a process in ns, all its threads (schedstat: on-CPU time,
+// exact, unlike /proc/PID/stat's 10 ms ticks); threads that ended are not
+// counted, so read it while they run
 function cpuNs(pid) {
-	return +fs.readFileSync('/proc/' + pid + '/schedstat', 'utf8').split(' ')[0];
+	let ns = 0;
+	for (const t of fs.readdirSync('/proc/' + pid + '/task'))
+		try { ns += +fs.readFileSync('/proc/' + pid + '/task/' + t + '/schedstat', 'utf8').split(' ')[0]; } catch (e) { /* gone */ }
+	return ns;
 }
 
 // the page's files at git rev `rev`, to serve instead of the built-in ones
@@ -77,10 +81,14 @@ async function context(browser, x, files) {
 	const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 	if (files) {
 		for (const [f, route] of [['index.html', '/'], ['app.js', '/app.js'], ['style.css', '/style.css']]) {
-			await ctx.route(x.url + route, async (r) => {
-				const resp = await r.fetch({ headers: Object.assign({}, r.request().headers(), { 'if-none-match': '' }) });
-				await r.fulfill({ response: resp, body: files[f], headers: Object.assign({}, resp.headers(), { etag: '"base"' }) });
-			});
+			// xmond's own headers (CSP and all), read once
+			if (!files.headers) files.headers = {};
+			if (!files.headers[f]) {
+				const h = Object.assign({}, (await lib.req(x, 'GET', route)).headers);
+				for (const k of ['etag', 'content-length', 'connection', 'keep-alive', 'date']) delete h[k];
+				files.headers[f] = h;
+			}
+			await ctx.route(x.url + route, (r) => r.fulfill({ status: 200, headers: files.headers[f], body: files[f] }));
 		}
 	}
 	// the first alert row in the document, then the frame that paints it

@@ -29,7 +29,8 @@ const S = {
 	order: [],              // app groups sorted by name (page order)
 	recent: [],             // {a, li}: cleared and binned alerts, newest first, at most RECENT_KEEP
 	loaded: false,
-	previewing: false,          // a whole snapshot has been applied (not only the preview)
+	previewing: false,
+	previewDone: null,      // promise: the preview rendered or given up          // a whole snapshot has been applied (not only the preview)
 	gen: 0,                 // snapshot generation (stale entries are the other ones)
 	instances: new Map(),   // app_type + '\0' + instance -> instance object
 	filter: { app: '', inst: '', q: '' },
@@ -527,11 +528,30 @@ function summary() {
 		shown += visibleCount(g);
 		n += gn;
 	}
-	document.title = (n ? '(' + n + ') ' + parts.join(' · ') + ' — ' : '') + 'xmon';
-	$('summary').textContent = n ? n + ' open: ' + parts.join(', ') : 'no open alerts';
-	$('open-count').textContent = countText(shown, n);
+	setText(null, (n ? '(' + n + ') ' + parts.join(' · ') + ' — ' : '') + 'xmon');
+	setText($('summary'), n ? n + ' open: ' + parts.join(', ') : 'no open alerts');
+	setText($('open-count'), countText(shown, n));
 	$('empty').hidden = shown !== 0;
-	$('empty').textContent = n ? 'No open alert matches the filters.' : 'No open alerts.';
+	setText($('empty'), n ? 'No open alert matches the filters.' : 'No open alerts.');
+}
+
+// write text only when it changed; the title (e === null) goes to the
+// browser process, which costs more than the rest of an event: at most
+// every TITLE_MS, the last value winning
+const TEXT = new Map();
+const TITLE_MS = 250;
+let titleAt = 0, titleTimer = 0;
+function setText(e, text) {
+	if (TEXT.get(e) === text) return;
+	TEXT.set(e, text);
+	if (e) { e.textContent = text; return; }
+	const wait = titleAt + TITLE_MS - performance.now();
+	if (wait <= 0) { titleAt = performance.now(); document.title = text; return; }
+	if (!titleTimer) titleTimer = setTimeout(() => {
+		titleTimer = 0;
+		titleAt = performance.now();
+		document.title = TEXT.get(null);
+	}, wait);
 }
 
 // ---- filters ---------------------------------------------------------------
@@ -832,6 +852,10 @@ async function loadSnapshot() {
 	const gen = ++S.loading || ++S.loading;
 	S.buffer = [];
 	try {
+		// the preview's small reads first: the whole list would only slow
+		// them down (one xmond thread, one renderer); events wait in S.buffer
+		if (S.previewing) await Promise.race([S.previewDone, new Promise((res) => setTimeout(res, 1000))]);
+		if (S.loading !== gen) return;
 		const t0 = performance.now();
 		const [open, closed, inst] = await Promise.all([
 			api('/api/alerts'), api('/api/alerts?state=closed&limit=' + RECENT_KEEP), api('/api/instances')]);
@@ -868,11 +892,10 @@ async function loadSnapshot() {
 // the whole list is read and parsed; it then replaces them (reconcile
 // keeps their rows). Only at start, and only without a text filter (the
 // API's q= is not the page's).
-async function preview() {
+function preview() {
 	if (S.filter.q) return;
 	S.previewing = true;
-	try { await previewRead(); } catch (e) { /* the whole snapshot follows anyway */ }
-	S.previewing = false;
+	S.previewDone = previewRead().catch(() => { /* the whole snapshot follows anyway */ }).then(() => { S.previewing = false; });
 }
 
 async function previewRead() {
@@ -1210,4 +1233,5 @@ async function start() {
 }
 
 start();
+performance.mark('xmon-script-end');
 })();
