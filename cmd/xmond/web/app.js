@@ -70,12 +70,16 @@ function age(t, now) {
 	return Math.floor(h / 24) + 'd ' + (h % 24) + 'h';
 }
 
-// local wall-clock time, with the date when it is not today
+// local wall-clock time (24 h), with the date when it is not today.
+// Formatted by hand: the first toLocaleTimeString() or Intl object of a
+// page loads ICU data, 50-100 ms before the first render.
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const two = (v) => (v < 10 ? '0' : '') + v;
 function clock(t, now) {
 	const d = new Date(t);
-	const hm = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+	const hm = two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds());
 	if (d.toDateString() === new Date(now).toDateString()) return hm;
-	return d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + hm;
+	return MONTHS[d.getMonth()] + ' ' + d.getDate() + ' ' + hm;
 }
 
 // ---- HTTP ------------------------------------------------------------------
@@ -147,7 +151,31 @@ $('login').addEventListener('submit', (ev) => {
 
 // ---- groups ----------------------------------------------------------------
 
-const cmpStr = new Intl.Collator(undefined, { numeric: true }).compare;
+// Names in natural order (host-2 before host-10), case-insensitive; by
+// hand rather than Intl.Collator, whose creation loads ICU data (tens of
+// ms) on the way to the first render.
+function cmpStr(x, y) {
+	if (x === y) return 0;
+	const a = x.toLowerCase(), b = y.toLowerCase();
+	let i = 0, j = 0;
+	while (i < a.length && j < b.length) {
+		const ca = a.charCodeAt(i), cb = b.charCodeAt(j);
+		if (ca >= 48 && ca <= 57 && cb >= 48 && cb <= 57) {
+			let ie = i, je = j;
+			while (ie < a.length && a.charCodeAt(ie) >= 48 && a.charCodeAt(ie) <= 57) ie++;
+			while (je < b.length && b.charCodeAt(je) >= 48 && b.charCodeAt(je) <= 57) je++;
+			const na = a.slice(i, ie).replace(/^0+/, ''), nb = b.slice(j, je).replace(/^0+/, '');
+			if (na.length !== nb.length) return na.length - nb.length;
+			if (na !== nb) return na < nb ? -1 : 1;
+			i = ie; j = je;
+			continue;
+		}
+		if (ca !== cb) return ca - cb;
+		i++; j++;
+	}
+	if (a.length - i !== b.length - j) return (a.length - i) - (b.length - j);
+	return x < y ? -1 : 1;
+}
 
 // newest first; ties (same millisecond) by key, which xmond assigns in
 // increasing order: a longer decimal key is the larger one
@@ -247,7 +275,7 @@ const NEAR = new IntersectionObserver((entries) => {
 		touch(ig);
 	}
 }, { rootMargin: '2000px 0px' });
-let rowHeight = 0;
+let rowHeight = 0, rowMeasure = 0;
 
 // The groups of the first screenful get their rows at once, without
 // waiting a frame for the IntersectionObserver: walk the groups in page
@@ -507,10 +535,14 @@ function flush() {
 	}
 	dirty.clear();
 	summary();
-	// one layout read, after the writes: the row height for estimates
-	if (!rowHeight) {
-		const r = GROUPS.querySelector('li.alert');
-		if (r) rowHeight = r.getBoundingClientRect().height || 0;
+	// the row height for estimates, read in the next frame (where layout
+	// happens anyway) rather than forcing one now
+	if (!rowHeight && !rowMeasure && GROUPS.querySelector('li.alert')) {
+		rowMeasure = requestAnimationFrame(() => {
+			rowMeasure = 0;
+			const r = GROUPS.querySelector('li.alert');
+			if (r) rowHeight = r.getBoundingClientRect().height || 0;
+		});
 	}
 	window.xmon.flushMs += performance.now() - t0;
 }
