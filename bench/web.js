@@ -159,9 +159,10 @@ async function events(browser, x, files, ag, label) {
 		await p.waitForFunction(() => window.__seen > 0, null, { timeout: 10000 });
 		lat.push((await p.evaluate(() => window.__seen)) - t);
 	}
-	await ctx.close();
 	lat.sort((u, v) => u - v);
-	return { task: (m1 - m0) / n, handler: (a1[1] - a0[1]) / (a1[0] - a0[0]), lat };
+	const flushed = await p.evaluate(() => typeof window.xmon.flushMs === 'number');
+	await ctx.close();
+	return { task: (m1 - m0) / n, handler: (a1[1] - a0[1]) / (a1[0] - a0[0]), flushed, lat };
 }
 
 async function main() {
@@ -223,7 +224,8 @@ async function main() {
 			const tag = pages.length > 1 ? ' [' + pages[k][0] + ']' : '';
 			const e = await events(browser, x, pages[k][1], ag, 'p' + k);
 			rows.push(['one SSE event applied: renderer main thread' + tag, e.task.toFixed(3) + ' ms', 'per event, 200 raises (script, style, layout, paint)']);
-			rows.push(['one SSE event applied: page handler' + tag, e.handler.toFixed(3) + ' ms', 'JSON.parse, entry, group rows and counters']);
+			rows.push(['one SSE event applied: page handler' + tag, e.handler.toFixed(3) + ' ms', e.flushed ?
+				'JSON.parse, entry, group rows and counters' : 'JSON.parse and entry only: this page does not time its row updates']);
 			rows.push(['daemon raise -> row on the page, p50 / p99' + tag, q(e.lat, 0.5) + ' / ' + q(e.lat, 0.99) + ' ms', 'goal < 100 ms']);
 			goal(q(e.lat, 0.5) < 100, 'web page' + tag + ': a raise on the page < 100 ms (p50 ' + q(e.lat, 0.5) + ' ms)');
 		}

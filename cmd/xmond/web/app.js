@@ -44,6 +44,14 @@ const S = {
 window.xmon = { applied: 0, applyMs: 0, flushMs: 0, state: S };   // for tests and benchmarks
 
 const $ = (id) => document.getElementById(id);
+
+// index.html preloads /api/instances, so that it is read while app.js
+// loads. Chromium hands a preload to the first fetch of that URL whatever
+// its headers, so take it over here, at once and always: no later read
+// (with a token, or the snapshot's) may get it. The preview uses it when
+// it answered 200; otherwise (a token is needed) it reads again.
+let preloaded = fetch('/api/instances', { credentials: 'same-origin' })
+	.then((r) => (r.ok ? r.json() : null)).catch(() => null);
 const GROUPS = $('groups');
 
 function el(tag, cls, text) {
@@ -932,7 +940,10 @@ function preview() {
 
 async function previewRead() {
 	const t0 = performance.now();
-	const inst = list(await api('/api/instances'), 'instances');
+	let j = await preloaded;   // once: a later preview reads afresh
+	preloaded = null;
+	if (!j) j = await api('/api/instances');
+	const inst = list(j, 'instances');
 	if (S.loaded || S.open.size) return;
 	const f = S.filter;
 	const apps = new Map();
