@@ -10,7 +10,9 @@
 // in per-app-type, per-instance groups kept sorted newest first. A group
 // shows rows for its first `limit` matching entries only (sync), so 10 000
 // alerts do not mean 10 000 rows, and one event touches one group: never a
-// full re-render.
+// full re-render. At start a preview (/api/instances and the first groups
+// with limit=) draws the first screen; the whole list is then reconciled
+// into it, as it is after a resync, keeping the rows of unchanged alerts.
 'use strict';
 
 (function () {
