@@ -33,6 +33,7 @@
 #include "lull/reactor.h"
 #include "lull/time.h"
 
+#include "buf.h"
 #include "http.h"
 
 /* ================================================================== parser */
@@ -756,30 +757,13 @@ static void conn_update(struct http_conn *c);
 
 static int buf_reserve(struct http_buf *b, size_t add)
 {
-	size_t need, cap;
-	char *p;
-
 	if (b->full)
 		return -ENOBUFS;
-	if (add > b->max || b->len > b->max - add) {
+	if (add > b->max || b->len > b->max - add ||
+	    buf_grow(&b->p, &b->cap, b->len + add, b->max, 256) < 0) {
 		b->full = true;
 		return -ENOBUFS;
 	}
-	need = b->len + add;
-	if (need <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 256;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if (cap > b->max)
-		cap = b->max;
-	p = realloc(b->p, cap);
-	if (!p) {
-		b->full = true;
-		return -ENOBUFS;
-	}
-	b->p = p;
-	b->cap = cap;
 	return 0;
 }
 
