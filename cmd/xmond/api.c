@@ -1,6 +1,7 @@
 /* api.c: the JSON API, /metrics and /healthz (api.h).
  *
- * Global state: the bearer token, touched only by the reactor thread.
+ * Global state: the bearer token and the stream bound, touched only by the
+ * reactor thread (and main() before it starts).
  *
  * Every alert object:
  *   {"key":"42","app_type":"...","instance":"...","alert_id":"7","binnable":true,
@@ -30,6 +31,7 @@
 #define FILTER_MAX 4096
 
 static char *api_token;
+static size_t stream_max_pending;
 
 void api_init(char *token)
 {
@@ -332,6 +334,21 @@ void api_publish_alert(const struct alert *a)
 	publish("alert", &w);
 }
 
+void api_publish_expired(const struct alert *a)
+{
+	struct json_writer w;
+
+	if (!events_wanted()) {
+		events_skip();
+		return;
+	}
+	json_init(&w, 4096);
+	json_obj_begin(&w);
+	json_kustr(&w, "key", a->key);
+	json_obj_end(&w);
+	publish("expired", &w);
+}
+
 void api_publish_instance(const struct instance *in)
 {
 	struct json_writer w;
@@ -476,10 +493,16 @@ method:
 	return json_error_resp(resp, 405, "method not allowed here");
 }
 
+void api_set_stream_max_pending(size_t bytes)
+{
+	stream_max_pending = bytes;
+}
+
 struct http_server *api_start_http(struct reactor *r, int fd)
 {
 	struct http_handlers h = { .handle = api_handle, .stream_closed = events_stream_closed, .ctx = NULL };
-	struct http_server *s = http_server_start(r, fd, &h, NULL);
+	struct http_config cfg = { .stream_max_pending = stream_max_pending };
+	struct http_server *s = http_server_start(r, fd, &h, &cfg);
 
 	events_attach(s);
 	return s;

@@ -1204,6 +1204,8 @@ static bool conn_write(struct http_conn *c)
 			return false;
 		}
 		c->last_io = time_mono_ns();
+		if (c->mode == M_STREAM)
+			c->s->st.stream_bytes += (uint64_t)n;
 		if ((size_t)n <= c->out.len - c->out_off) {
 			c->out_off += (size_t)n;
 		} else {

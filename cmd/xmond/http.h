@@ -264,6 +264,7 @@ struct http_stats {
 	uint64_t timeouts;           /* closed at the request or the write deadline */
 	uint64_t dropped_streams;    /* streams closed for passing stream_max_pending */
 	uint64_t refused;            /* times accepting paused at max_conns */
+	uint64_t stream_bytes;       /* bytes written on event streams (their heads included) */
 	size_t conns, streams;       /* open now */
 };
 

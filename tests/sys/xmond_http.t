@@ -492,6 +492,8 @@ for s, _ in streams[1:]:
     s.setblocking(True)
 r = request(port, b"POST /broadcast HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nend")
 ok(all(b"data: end\n\n" in read_until(s, b"data: end\n\n") for s, _ in streams[1:]), "the readers still get events")
+st = stats(port)
+ok(int(st["stream_bytes"]) >= 4 * sent, "bytes written on streams are counted (%s, the 4 readers alone read %d)" % (st["stream_bytes"], 4 * sent))
 slow_s.close()
 r = request(port, b"HEAD /events HTTP/1.1\r\nHost: t\r\n\r\n", head=True)
 is_(r.status, 405, "HEAD cannot open a stream")

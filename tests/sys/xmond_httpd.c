@@ -170,11 +170,12 @@ static int handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 		http_server_stats(srv, &st);
 		http_resp_printf(resp,
 				 "accepted=%llu\nrequests=%llu\nrejected=%llu\ntimeouts=%llu\n"
-				 "dropped_streams=%llu\nrefused=%llu\nconns=%zu\nstreams=%zu\nclosed_streams=%zu\n",
+				 "dropped_streams=%llu\nrefused=%llu\nconns=%zu\nstreams=%zu\nclosed_streams=%zu\n"
+				 "stream_bytes=%llu\n",
 				 (unsigned long long)st.accepted, (unsigned long long)st.requests,
 				 (unsigned long long)st.rejected, (unsigned long long)st.timeouts,
 				 (unsigned long long)st.dropped_streams, (unsigned long long)st.refused, st.conns,
-				 st.streams, closed_streams);
+				 st.streams, closed_streams, (unsigned long long)st.stream_bytes);
 	} else {
 		http_resp_error(resp, 404, "not found");
 	}
