@@ -29,6 +29,7 @@
 
 #define RESP_MAX (512u << 20)
 #define FILTER_MAX 4096
+#define ALERT_JSON_GUESS 256   /* bytes of a typical alert object in a list */
 
 static char *api_token;
 static size_t stream_max_pending;
@@ -195,6 +196,20 @@ static int list_alerts(const struct http_req *req, struct http_resp *resp)
 	}
 
 	json_init(&w, RESP_MAX);
+	if (f.at_len < 0 && f.in_len < 0 && f.q_len <= 0) {
+		/* unfiltered: reserve about what it takes at once (one
+		 * allocation, its pages populated together: buf.h) */
+		struct store_stats st;
+		uint64_t most;
+
+		store_get_stats(&st);
+		most = f.state == ALERT_OPEN ? st.alerts_open : f.state == -1 ? st.alerts_open + st.alerts_closed
+										: st.alerts_closed;
+		if (most > limit)
+			most = limit;
+		if (most > 1000 && most < RESP_MAX / 2 / ALERT_JSON_GUESS)
+			(void)json_reserve(&w, (size_t)most * ALERT_JSON_GUESS);
+	}
 	json_obj_begin(&w);
 	json_key(&w, "alerts");
 	json_arr_begin(&w);
