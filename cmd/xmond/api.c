@@ -29,7 +29,7 @@
 
 #define RESP_MAX (512u << 20)
 #define FILTER_MAX 4096
-#define ALERT_JSON_GUESS 256   /* bytes of a typical alert object in a list */
+#define SEND_CHUNK (128u << 10)   /* a list longer than this goes out as it is written */
 
 static char *api_token;
 static size_t stream_max_pending;
@@ -158,14 +158,88 @@ static int json_error_resp(struct http_resp *resp, int status, const char *msg)
 	return send_json(resp, &w, status);
 }
 
+/* A long list goes out in chunks while it is written (http_resp_send_now):
+ * the client reads meanwhile, the kernel copies each chunk while it is
+ * still in the cache, and the buffer stays small (a 24 MB document written
+ * whole into fresh memory cost twice the CPU: every cache line a miss).
+ * Its length goes ahead as Content-Length (xmonctl and keep-alive want
+ * it), so a list found longer than a chunk is written twice: once to count
+ * its bytes, drained as it goes, then to send it; the store cannot change
+ * in between (one thread). What the answer shows must be on disk first, so
+ * the journal is synced before the first chunk (usually nothing to do: the
+ * turn's changes are synced at its end). HEAD is answered whole. */
+struct list_out {
+	struct json_writer w;
+	bool whole;               /* answer at the end of the turn, from one buffer */
+	bool counting;            /* longer than a chunk: pass 1 counts the bytes, drained */
+	bool sending;             /* pass 2: send the chunks, `length` announced */
+	size_t length;            /* pass 1: bytes counted; pass 2: the length announced */
+};
+
+/* After each alert. Returns -1 once the answer cannot go on. */
+static int list_chunk(struct http_resp *resp, struct list_out *o)
+{
+	if (o->whole || o->w.len < SEND_CHUNK || json_error(&o->w))
+		return 0;
+	if (!o->sending) {
+		o->counting = true;
+		o->length += o->w.len;
+		json_drain(&o->w);
+		return 0;
+	}
+	if (!resp->partial && store_sync() < 0) {
+		o->whole = true;   /* not durable yet: answer whole, at the end of the turn */
+		return 0;
+	}
+	if (http_resp_send_now(resp, o->w.p, o->w.len, o->length) < 0) {
+		o->whole = true;
+		return resp->partial ? -1 : 0;
+	}
+	json_drain(&o->w);
+	return 0;
+}
+
+/* Write the list (or count it); returns -1 as list_chunk() does. */
+static int write_list(const struct filter *f, uint64_t limit, struct http_resp *resp, struct list_out *o)
+{
+	uint64_t n = 0, total = 0;
+
+	json_init(&o->w, RESP_MAX);
+	json_obj_begin(&o->w);
+	json_key(&o->w, "alerts");
+	json_arr_begin(&o->w);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 0 && f->state != ALERT_OPEN && f->state != -1)
+			continue;
+		if (pass == 1 && f->state == ALERT_OPEN)
+			continue;
+		for (const struct alert *a = pass == 0 ? store_open_newest() : store_closed_newest(); a; a = a->prev) {
+			if (!match(f, a) || total++ >= limit)
+				continue;
+			alert_json(&o->w, a);
+			json_obj_end(&o->w);
+			n++;
+			if (o->w.len >= SEND_CHUNK && list_chunk(resp, o) < 0) {
+				json_free(&o->w);
+				return -1;   /* the connection is closed, the answer cut short */
+			}
+		}
+	}
+	json_arr_end(&o->w);
+	json_kint(&o->w, "count", (int64_t)n);
+	json_kint(&o->w, "total", (int64_t)total);
+	json_obj_end(&o->w);
+	return 0;
+}
+
 static int list_alerts(const struct http_req *req, struct http_resp *resp)
 {
 	static struct filter f;
 	char state[16];
 	ssize_t sl;
 	char lim[24];
-	struct json_writer w;
-	uint64_t n = 0, total = 0, limit = UINT64_MAX;
+	uint64_t limit = UINT64_MAX;
+	struct list_out o = { .whole = req->method != HTTP_GET };   /* HEAD: whole */
 
 	if (get_param(req, "app_type", f.app_type, &f.at_len) < 0 ||
 	    get_param(req, "instance", f.instance, &f.in_len) < 0 || get_param(req, "q", f.q, &f.q_len) < 0)
@@ -195,43 +269,29 @@ static int list_alerts(const struct http_req *req, struct http_resp *resp)
 		return json_error_resp(resp, 400, "limit must be a positive number");
 	}
 
-	json_init(&w, RESP_MAX);
-	if (f.at_len < 0 && f.in_len < 0 && f.q_len <= 0) {
-		/* unfiltered: reserve about what it takes at once (one
-		 * allocation, its pages populated together: buf.h) */
-		struct store_stats st;
-		uint64_t most;
+	if (write_list(&f, limit, resp, &o) < 0)
+		return -1;
+	if (o.counting) {
+		size_t len;
+		char *text = json_take_line(&o.w, &len);
 
-		store_get_stats(&st);
-		most = f.state == ALERT_OPEN ? st.alerts_open : f.state == -1 ? st.alerts_open + st.alerts_closed
-										: st.alerts_closed;
-		if (most > limit)
-			most = limit;
-		if (most > 1000 && most < RESP_MAX / 2 / ALERT_JSON_GUESS)
-			(void)json_reserve(&w, (size_t)most * ALERT_JSON_GUESS);
+		if (!text)   /* too large or out of memory: as the whole answer would */
+			return json_error_resp(resp, 500, "cannot build the answer");
+		free(text);
+		o.length += len;
+		o.sending = true;
+		if (write_list(&f, limit, resp, &o) < 0)
+			return -1;
 	}
-	json_obj_begin(&w);
-	json_key(&w, "alerts");
-	json_arr_begin(&w);
-	if (f.state == ALERT_OPEN || f.state == -1)
-		for (const struct alert *a = store_open_newest(); a; a = a->prev)
-			if (match(&f, a) && total++ < limit) {
-				alert_json(&w, a);
-				json_obj_end(&w);
-				n++;
-			}
-	if (f.state != ALERT_OPEN)
-		for (const struct alert *a = store_closed_newest(); a; a = a->prev)
-			if (match(&f, a) && total++ < limit) {
-				alert_json(&w, a);
-				json_obj_end(&w);
-				n++;
-			}
-	json_arr_end(&w);
-	json_kint(&w, "count", (int64_t)n);
-	json_kint(&w, "total", (int64_t)total);
-	json_obj_end(&w);
-	return send_json(resp, &w, 200);
+	if (resp->partial) {
+		size_t len;
+		char *text = json_take_line(&o.w, &len);
+
+		if (!text || http_resp_adopt(resp, text, len) < 0)
+			return -1;
+		return 0;
+	}
+	return send_json(resp, &o.w, 200);
 }
 
 static struct alert *key_alert(const struct http_req *req, uint64_t *key)

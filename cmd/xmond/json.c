@@ -645,6 +645,11 @@ void json_ktime(struct json_writer *w, const char *key, int64_t real_ns)
 	json_time(w, real_ns);
 }
 
+void json_drain(struct json_writer *w)
+{
+	w->len = 0;
+}
+
 int json_error(const struct json_writer *w)
 {
 	return w->err;

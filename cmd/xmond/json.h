@@ -92,6 +92,11 @@ void json_kustr(struct json_writer *w, const char *key, uint64_t v);
 void json_kbool(struct json_writer *w, const char *key, bool v);
 void json_ktime(struct json_writer *w, const char *key, int64_t real_ns);
 
+/* The w->len bytes at w->p went elsewhere (sent while the value is still
+ * being written): empty the buffer, keep it and the nesting. The cap then
+ * counts from here. */
+void json_drain(struct json_writer *w);
+
 /* The sticky error: 0, -ENOBUFS, -EINVAL. */
 int json_error(const struct json_writer *w);
 

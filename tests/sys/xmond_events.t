@@ -6,6 +6,7 @@
 # --history ran out is announced as `event: expired` and is gone from the
 # API. Real xmond, real xmonraise (lull's agent) and xmonctl, TCP on
 # loopback.
+import json
 import os
 import re
 import socket
@@ -211,6 +212,22 @@ try:
        "  xmond logged the drop at the configured bound, not the 1 MiB default (%s bytes unsent)" % (dm and dm.group(1)))
     agent.stdin.close()
     agent.wait(10)
+
+    # ---- a long list (about 3 MB) goes out in chunks, with its Content-Length
+    with urllib.request.urlopen("http://127.0.0.1:%d/api/alerts?app_type=events.t" % hport, timeout=20) as r:
+        body = r.read()
+        clen = r.headers.get("Content-Length")
+    doc = json.loads(body)
+    ok(clen == str(len(body)) and len(body) > 1000000 and doc["count"] == doc["total"] >= raised and
+       all(a["app_type"] == "events.t" and len(a["message"]) == 3000 for a in doc["alerts"]),
+       "GET /api/alerts: %d alerts, %d bytes, Content-Length %s, valid JSON" % (doc["count"], len(body), clen))
+    keys = [int(a["key"]) for a in doc["alerts"]]
+    ok(keys == sorted(keys, reverse=True), "  newest first")
+    hr = urllib.request.Request("http://127.0.0.1:%d/api/alerts?app_type=events.t" % hport, method="HEAD")
+    with urllib.request.urlopen(hr, timeout=20) as r:
+        ok(r.headers.get("Content-Length") == clen and r.read() == b"", "  HEAD announces the same length")
+    lim = json.loads(get(hport, "/api/alerts?app_type=events.t&limit=7")[1])
+    ok(lim["count"] == 7 and lim["total"] == doc["total"] and lim["alerts"] == doc["alerts"][:7], "  limit=7: the first 7")
 
     # ---- history expiry is an event ----------------------------------------------------
     ctl = [XMONCTL, "--server", "127.0.0.1:%d" % pport, "--app-type", "expire.t", "--instance", "ex1", "--timeout", "10"]
