@@ -754,7 +754,6 @@ struct http_server {
 static void conn_close(struct http_conn *c);
 static void conn_update(struct http_conn *c);
 static void mark_dirty(struct http_conn *c);
-static size_t out_pending(const struct http_conn *c);
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -970,6 +969,11 @@ int http_resp_send_now(struct http_resp *r, const void *p, size_t n, size_t tota
 		r->body.len = 0;
 	}
 	r->partial_given += n;
+	if (r->partial_total != HTTP_LENGTH_UNKNOWN && r->partial_given > r->partial_total) {
+		log_warn("http: fd %d: a body longer than the %zu bytes announced; closing", c->fd, r->partial_total);
+		c->send_failed = true;   /* nothing past the length: it would read as the next answer */
+		return -EPIPE;
+	}
 	while (c->out.len > c->out_off || n) {
 		struct iovec iov[2];
 		struct msghdr mh = { .msg_iov = iov };
