@@ -11,7 +11,9 @@
  *    U+FFFD (decoded here apart from json.c, code point by code point);
  *    for valid UTF-8 input, exactly the input;
  *  - through the writer (json_strn in an array, twice) the same text
- *    appears, and the document ends balanced.
+ *    appears, and the document ends balanced;
+ *  - the same bytes at every alignment give the same text (the fast path
+ *    reads eight at a time), and so does json_key.
  * Any mismatch aborts.
  */
 #include <stdint.h>
@@ -192,6 +194,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(doc && len == 2 * n + 3 && doc[0] == '[' && doc[n + 1] == ',' && doc[len - 1] == ']');
 		CHECK(memcmp(doc + 1, t, n) == 0 && memcmp(doc + n + 2, t, n) == 0 && doc[len] == 0);
 		free(doc);
+	}
+	/* the fast path reads eight bytes at a time: the same text from every
+	 * alignment of the input, and as an object's key (a C string) */
+	{
+		uint8_t *shifted = malloc(size + 8);
+		char *t2 = malloc(json_escaped_max(size));
+
+		CHECK(shifted && t2);
+		for (size_t off = 1; off < 8; off++) {
+			memcpy(shifted + off, data, size);
+			CHECK(json_escape(t2, shifted + off, size) == n && memcmp(t2, t, n) == 0);
+		}
+		if (!memchr(data, 0, size)) {
+			size_t len;
+			char *doc;
+
+			memcpy(shifted, data, size);
+			shifted[size] = 0;
+			json_obj_begin(&w);
+			json_key(&w, (const char *)shifted);
+			json_bool(&w, true);
+			json_obj_end(&w);
+			doc = json_take(&w, &len);
+			CHECK(doc && len == n + 7 && doc[0] == '{' && memcmp(doc + 1, t, n) == 0 &&
+			      memcmp(doc + 1 + n, ":true}", 6) == 0);
+			free(doc);
+		}
+		free(shifted);
+		free(t2);
 	}
 	free(t);
 	free(back);

@@ -1,6 +1,7 @@
 /* api.c: the JSON API, /metrics and /healthz (api.h).
  *
- * Global state: the bearer token, touched only by the reactor thread.
+ * Global state: the bearer token and the stream bound, touched only by the
+ * reactor thread (and main() before it starts).
  *
  * Every alert object:
  *   {"key":"42","app_type":"...","instance":"...","alert_id":"7","binnable":true,
@@ -28,8 +29,10 @@
 
 #define RESP_MAX (512u << 20)
 #define FILTER_MAX 4096
+#define SEND_CHUNK (128u << 10)   /* a list longer than this goes out as it is written */
 
 static char *api_token;
+static size_t stream_max_pending;
 
 void api_init(char *token)
 {
@@ -56,11 +59,8 @@ static const char *hist_name(uint8_t k)
 
 static void alert_json(struct json_writer *w, const struct alert *a)
 {
-	char key[24];
-
-	snprintf(key, sizeof(key), "%llu", (unsigned long long)a->key);
 	json_obj_begin(w);
-	json_kstr(w, "key", key);
+	json_kustr(w, "key", a->key);
 	json_kstrn(w, "app_type", a->inst->app_type, a->inst->app_type_len);
 	json_kstrn(w, "instance", a->inst->name, a->inst->name_len);
 	json_kstrn(w, "alert_id", a->id_text, a->id_len);
@@ -135,7 +135,7 @@ static bool match(const struct filter *f, const struct alert *a)
 static int send_json(struct http_resp *resp, struct json_writer *w, int status)
 {
 	size_t len;
-	char *text = json_take(w, &len);
+	char *text = json_take_line(w, &len);
 
 	if (!text) {
 		http_resp_error(resp, 500, "cannot build the answer");
@@ -143,9 +143,8 @@ static int send_json(struct http_resp *resp, struct json_writer *w, int status)
 	}
 	resp->status = status;
 	resp->content_type = "application/json";
-	if (http_resp_adopt(resp, text, len) < 0)
-		return 0;
-	return http_resp_append(resp, "\n", 1) < 0 ? 0 : 0;
+	(void)http_resp_adopt(resp, text, len);   /* over the cap: a 500 */
+	return 0;
 }
 
 static int json_error_resp(struct http_resp *resp, int status, const char *msg)
@@ -159,14 +158,88 @@ static int json_error_resp(struct http_resp *resp, int status, const char *msg)
 	return send_json(resp, &w, status);
 }
 
+/* A long list goes out in chunks while it is written (http_resp_send_now):
+ * the client reads meanwhile, the kernel copies each chunk while it is
+ * still in the cache, and the buffer stays small (a 24 MB document written
+ * whole into fresh memory cost twice the CPU: every cache line a miss).
+ * Its length goes ahead as Content-Length (xmonctl and keep-alive want
+ * it), so a list found longer than a chunk is written twice: once to count
+ * its bytes, drained as it goes, then to send it; the store cannot change
+ * in between (one thread). What the answer shows must be on disk first, so
+ * the journal is synced before the first chunk (usually nothing to do: the
+ * turn's changes are synced at its end). HEAD is answered whole. */
+struct list_out {
+	struct json_writer w;
+	bool whole;               /* answer at the end of the turn, from one buffer */
+	bool counting;            /* longer than a chunk: pass 1 counts the bytes, drained */
+	bool sending;             /* pass 2: send the chunks, `length` announced */
+	size_t length;            /* pass 1: bytes counted; pass 2: the length announced */
+};
+
+/* After each alert. Returns -1 once the answer cannot go on. */
+static int list_chunk(struct http_resp *resp, struct list_out *o)
+{
+	if (o->whole || o->w.len < SEND_CHUNK || json_error(&o->w))
+		return 0;
+	if (!o->sending) {
+		o->counting = true;
+		o->length += o->w.len;
+		json_drain(&o->w);
+		return 0;
+	}
+	if (!resp->partial && store_sync() < 0) {
+		o->whole = true;   /* not durable yet: answer whole, at the end of the turn */
+		return 0;
+	}
+	if (http_resp_send_now(resp, o->w.p, o->w.len, o->length) < 0) {
+		o->whole = true;
+		return resp->partial ? -1 : 0;
+	}
+	json_drain(&o->w);
+	return 0;
+}
+
+/* Write the list (or count it); returns -1 as list_chunk() does. */
+static int write_list(const struct filter *f, uint64_t limit, struct http_resp *resp, struct list_out *o)
+{
+	uint64_t n = 0, total = 0;
+
+	json_init(&o->w, RESP_MAX);
+	json_obj_begin(&o->w);
+	json_key(&o->w, "alerts");
+	json_arr_begin(&o->w);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 0 && f->state != ALERT_OPEN && f->state != -1)
+			continue;
+		if (pass == 1 && f->state == ALERT_OPEN)
+			continue;
+		for (const struct alert *a = pass == 0 ? store_open_newest() : store_closed_newest(); a; a = a->prev) {
+			if (!match(f, a) || total++ >= limit)
+				continue;
+			alert_json(&o->w, a);
+			json_obj_end(&o->w);
+			n++;
+			if (o->w.len >= SEND_CHUNK && list_chunk(resp, o) < 0) {
+				json_free(&o->w);
+				return -1;   /* the connection is closed, the answer cut short */
+			}
+		}
+	}
+	json_arr_end(&o->w);
+	json_kint(&o->w, "count", (int64_t)n);
+	json_kint(&o->w, "total", (int64_t)total);
+	json_obj_end(&o->w);
+	return 0;
+}
+
 static int list_alerts(const struct http_req *req, struct http_resp *resp)
 {
 	static struct filter f;
 	char state[16];
 	ssize_t sl;
 	char lim[24];
-	struct json_writer w;
-	uint64_t n = 0, total = 0, limit = UINT64_MAX;
+	uint64_t limit = UINT64_MAX;
+	struct list_out o = { .whole = req->method != HTTP_GET };   /* HEAD: whole */
 
 	if (get_param(req, "app_type", f.app_type, &f.at_len) < 0 ||
 	    get_param(req, "instance", f.instance, &f.in_len) < 0 || get_param(req, "q", f.q, &f.q_len) < 0)
@@ -196,29 +269,29 @@ static int list_alerts(const struct http_req *req, struct http_resp *resp)
 		return json_error_resp(resp, 400, "limit must be a positive number");
 	}
 
-	json_init(&w, RESP_MAX);
-	json_obj_begin(&w);
-	json_key(&w, "alerts");
-	json_arr_begin(&w);
-	if (f.state == ALERT_OPEN || f.state == -1)
-		for (const struct alert *a = store_open_newest(); a; a = a->prev)
-			if (match(&f, a) && total++ < limit) {
-				alert_json(&w, a);
-				json_obj_end(&w);
-				n++;
-			}
-	if (f.state != ALERT_OPEN)
-		for (const struct alert *a = store_closed_newest(); a; a = a->prev)
-			if (match(&f, a) && total++ < limit) {
-				alert_json(&w, a);
-				json_obj_end(&w);
-				n++;
-			}
-	json_arr_end(&w);
-	json_kint(&w, "count", (int64_t)n);
-	json_kint(&w, "total", (int64_t)total);
-	json_obj_end(&w);
-	return send_json(resp, &w, 200);
+	if (write_list(&f, limit, resp, &o) < 0)
+		return -1;
+	if (o.counting) {
+		size_t len;
+		char *text = json_take_line(&o.w, &len);
+
+		if (!text)   /* too large or out of memory: as the whole answer would */
+			return json_error_resp(resp, 500, "cannot build the answer");
+		free(text);
+		o.length += len;
+		o.sending = true;
+		if (write_list(&f, limit, resp, &o) < 0)
+			return -1;
+	}
+	if (resp->partial) {
+		size_t len;
+		char *text = json_take_line(&o.w, &len);
+
+		if (!text || http_resp_adopt(resp, text, len) < 0)
+			return -1;
+		return 0;
+	}
+	return send_json(resp, &o.w, 200);
 }
 
 static struct alert *key_alert(const struct http_req *req, uint64_t *key)
@@ -334,6 +407,21 @@ void api_publish_alert(const struct alert *a)
 	alert_json(&w, a);
 	json_obj_end(&w);
 	publish("alert", &w);
+}
+
+void api_publish_expired(const struct alert *a)
+{
+	struct json_writer w;
+
+	if (!events_wanted()) {
+		events_skip();
+		return;
+	}
+	json_init(&w, 4096);
+	json_obj_begin(&w);
+	json_kustr(&w, "key", a->key);
+	json_obj_end(&w);
+	publish("expired", &w);
 }
 
 void api_publish_instance(const struct instance *in)
@@ -480,10 +568,16 @@ method:
 	return json_error_resp(resp, 405, "method not allowed here");
 }
 
+void api_set_stream_max_pending(size_t bytes)
+{
+	stream_max_pending = bytes;
+}
+
 struct http_server *api_start_http(struct reactor *r, int fd)
 {
 	struct http_handlers h = { .handle = api_handle, .stream_closed = events_stream_closed, .ctx = NULL };
-	struct http_server *s = http_server_start(r, fd, &h, NULL);
+	struct http_config cfg = { .stream_max_pending = stream_max_pending };
+	struct http_server *s = http_server_start(r, fd, &h, &cfg);
 
 	events_attach(s);
 	return s;

@@ -296,6 +296,13 @@ int events_subscribe(const struct http_req *req, struct http_resp *resp)
 void events_stats(struct events_stats *st)
 {
 	*st = E.st;
+	if (E.srv) {
+		struct http_stats hs;
+
+		http_server_stats(E.srv, &hs);
+		st->dropped = hs.dropped_streams;
+		st->bytes_sent = hs.stream_bytes;
+	}
 	st->ring_events = E.count;
 	st->ring_bytes = E.bytes;
 	st->streams = E.streams;

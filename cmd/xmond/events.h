@@ -23,6 +23,8 @@
  *              change (state "open", "cleared" or "binned")
  *   instance   an instance object as GET /api/instances returns it, after
  *              a liveness change
+ *   expired    {"key":"KEY"}: a closed alert's history expired (--history);
+ *              the alert is gone from the API
  *   hello, resync   {"id":"<boot>-<seq>"}; the client reads the API
  *
  * No timers here: an idle stream costs nothing. A keep-alive comment for
@@ -91,6 +93,8 @@ struct events_stats {
 	uint64_t replayed;      /* of those, reconnects served from the ring */
 	uint64_t resynced;      /* of those, reconnects told to re-read */
 	uint64_t skipped;       /* events nobody listened for (events_skip) */
+	uint64_t dropped;       /* streams dropped for reading too slowly (the HTTP server's count) */
+	uint64_t bytes_sent;    /* bytes written on streams (the HTTP server's count) */
 	size_t streams;         /* open now */
 	size_t ring_events, ring_bytes;
 };

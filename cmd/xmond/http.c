@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #include "lull/reactor.h"
 #include "lull/time.h"
 
+#include "buf.h"
 #include "http.h"
 
 /* ================================================================== parser */
@@ -716,7 +718,7 @@ struct http_conn {
 	int fd;
 	enum conn_mode mode;
 	uint32_t events;
-	bool dead, dirty, eof, closing, continue_sent;
+	bool dead, dirty, eof, closing, continue_sent, send_failed;
 	struct http_conn *prev, *next;          /* all connections, or the dead list */
 	struct http_conn *sprev, *snext;        /* streams */
 	struct http_conn *dirty_next;
@@ -751,35 +753,19 @@ struct http_server {
 
 static void conn_close(struct http_conn *c);
 static void conn_update(struct http_conn *c);
+static void mark_dirty(struct http_conn *c);
 
 /* ---------------------------------------------------------------- buffers */
 
 static int buf_reserve(struct http_buf *b, size_t add)
 {
-	size_t need, cap;
-	char *p;
-
 	if (b->full)
 		return -ENOBUFS;
-	if (add > b->max || b->len > b->max - add) {
+	if (add > b->max || b->len > b->max - add ||
+	    buf_grow(&b->p, &b->cap, b->len + add, b->max, 256) < 0) {
 		b->full = true;
 		return -ENOBUFS;
 	}
-	need = b->len + add;
-	if (need <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 256;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if (cap > b->max)
-		cap = b->max;
-	p = realloc(b->p, cap);
-	if (!p) {
-		b->full = true;
-		return -ENOBUFS;
-	}
-	b->p = p;
-	b->cap = cap;
 	return 0;
 }
 
@@ -958,6 +944,77 @@ static int put_head(struct http_conn *c, const struct http_resp *r, long long le
 	return buf_append(o, "\r\n", 2);
 }
 
+/* A large GET answer sent while the handler still writes it (http.h). */
+int http_resp_send_now(struct http_resp *r, const void *p, size_t n, size_t total)
+{
+	struct http_conn *c = r->conn;
+	const char *b = p;
+
+	if (!c || !r->req || r->req->method != HTTP_GET || r->stream || c->mode != M_READ || c->body ||
+	    (!r->partial && (r->status != 200 || r->headers_full)))
+		return -EINVAL;
+	if (c->dead || c->send_failed)
+		return -EPIPE;
+	if (!r->partial) {
+		bool known = total != HTTP_LENGTH_UNKNOWN && total <= (size_t)LLONG_MAX;
+
+		r->partial = true;
+		r->partial_total = known ? total : HTTP_LENGTH_UNKNOWN;
+		r->partial_given = 0;
+		put_head(c, r, known ? (long long)total : -1, !known || !r->req->keep_alive || r->close || c->s->stopping,
+			 r->req->minor, NULL);
+		if (r->body.len)
+			buf_append(&c->out, r->body.p, r->body.len);
+		r->partial_given = r->body.len;
+		r->body.len = 0;
+	}
+	r->partial_given += n;
+	if (r->partial_total != HTTP_LENGTH_UNKNOWN && r->partial_given > r->partial_total) {
+		log_warn("http: fd %d: a body longer than the %zu bytes announced; closing", c->fd, r->partial_total);
+		c->send_failed = true;   /* nothing past the length: it would read as the next answer */
+		return -EPIPE;
+	}
+	while (c->out.len > c->out_off || n) {
+		struct iovec iov[2];
+		struct msghdr mh = { .msg_iov = iov };
+		size_t first = c->out.len - c->out_off;
+		ssize_t k;
+
+		if (first) {
+			iov[mh.msg_iovlen].iov_base = c->out.p + c->out_off;
+			iov[mh.msg_iovlen++].iov_len = first;
+		}
+		if (n) {
+			iov[mh.msg_iovlen].iov_base = (void *)b;
+			iov[mh.msg_iovlen++].iov_len = n;
+		}
+		k = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			log_debug("http: fd %d: send: %s", c->fd, strerror(errno));
+			c->send_failed = true;
+			return -EPIPE;
+		}
+		c->last_io = time_mono_ns();
+		if ((size_t)k <= first) {
+			c->out_off += (size_t)k;
+		} else {
+			c->out_off = c->out.len;
+			b += (size_t)k - first;
+			n -= (size_t)k - first;
+		}
+		if (c->out_off == c->out.len)
+			c->out_off = c->out.len = 0;
+	}
+	/* what the socket did not take waits, after what waited before */
+	if (n && buf_append(&c->out, b, n) < 0)
+		return -ENOBUFS;
+	return 0;
+}
+
 static void resp_init(struct http_conn *c, const struct http_req *req)
 {
 	struct http_resp *r = &c->resp;
@@ -972,6 +1029,7 @@ static void resp_init(struct http_conn *c, const struct http_req *req)
 	r->headers_len = 0;
 	r->headers_full = false;
 	r->stream = false;
+	r->partial = false;
 	r->conn = c;
 	r->req = req;
 }
@@ -1025,6 +1083,28 @@ static void answer(struct http_conn *c)
 	resp_init(c, req);
 	rc = s->h.handle(s->h.ctx, req, r);
 	c->last_io = time_mono_ns();   /* idle and write deadlines count from the answer */
+	if (r->partial) {
+		/* head and part of the body are out: the rest; with a length
+		 * that does not match, or no length, the connection closes */
+		bool fine = rc >= 0 && !r->body.full && !c->send_failed;
+
+		r->partial_given += r->body.len;
+		if (!fine || (r->partial_total != HTTP_LENGTH_UNKNOWN && r->partial_given != r->partial_total))
+			log_warn("http: %.*s: %s after part of the answer was sent; closing",
+				 (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p,
+				 c->send_failed ? "send failed" : fine ? "body not of the length announced" : "handler failed");
+		else
+			buf_append(&c->out, r->body.p, r->body.len);
+		buf_free(&r->body);
+		c->closing = !fine || r->partial_total == HTTP_LENGTH_UNKNOWN || r->partial_given != r->partial_total ||
+			     !req->keep_alive || r->close || s->stopping;
+		if (!fine || c->out.full || (r->partial_total != HTTP_LENGTH_UNKNOWN && r->partial_given != r->partial_total)) {
+			conn_close(c);
+			return;
+		}
+		mark_dirty(c);
+		return;
+	}
 	if (rc < 0 || r->body.full || r->headers_full || r->status < 200 || r->status > 999 ||
 	    (r->stream && (r->status != 200 || req->method != HTTP_GET))) {
 		log_warn("http: %.*s: %s", (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p,
@@ -1220,6 +1300,8 @@ static bool conn_write(struct http_conn *c)
 			return false;
 		}
 		c->last_io = time_mono_ns();
+		if (c->mode == M_STREAM)
+			c->s->st.stream_bytes += (uint64_t)n;
 		if ((size_t)n <= c->out.len - c->out_off) {
 			c->out_off += (size_t)n;
 		} else {

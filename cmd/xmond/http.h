@@ -22,7 +22,8 @@
  * deferred work queued while the handler ran: a journal's group commit
  * queued by a handler's state change runs before the answer that shows it.
  * Answers are written whole with one sendmsg per connection and turn
- * (TCP_NODELAY); a large body is sent from the handler's own buffer.
+ * (TCP_NODELAY); a large body is sent from the handler's own buffer, or
+ * in chunks while the handler still writes it (http_resp_send_now).
  *
  * Deadlines, one reactor timer per connection: a request must be complete
  * request_ns after its first byte (slowloris), a keep-alive connection may
@@ -204,6 +205,9 @@ struct http_resp {
 	size_t headers_len;
 	bool headers_full;
 	bool stream;                 /* set by http_resp_stream() */
+	bool partial;                /* set by http_resp_send_now(): head and some body sent */
+	size_t partial_total;        /* the body length it announced (HTTP_LENGTH_UNKNOWN: none) */
+	size_t partial_given;        /* body bytes given to it so far */
 	struct http_conn *conn;      /* the connection being answered */
 	const struct http_req *req;  /* the request being answered */
 };
@@ -233,6 +237,24 @@ void http_resp_error(struct http_resp *r, int status, const char *msg);
  * http_server_broadcast(). Only for a 200 answer to GET. Returns 0 or
  * -EINVAL (HEAD, or not a GET). */
 int http_resp_stream(struct http_resp *r);
+
+/* Send the head and n bytes of body now, from inside the handler, and let
+ * the body go on (later calls, then what the handler leaves in r->body):
+ * for a large answer, so that the client reads while the handler still
+ * writes and the bytes leave while they are in the cache. `total` is the
+ * whole body's length, announced by the first call as Content-Length (the
+ * connection stays open); a body that ends up another length closes the
+ * connection. HTTP_LENGTH_UNKNOWN sends no length and closes the
+ * connection after the answer (the body ends at the close, RFC 9112 6.3).
+ * The status and headers are fixed by the first call. Bytes the socket
+ * does not take now wait in the connection's output, in order. Only for a
+ * 200 answer to GET (not HEAD, not a stream). Returns 0, -EINVAL (not
+ * allowed here), -EPIPE (the connection failed: the handler may stop;
+ * whatever it returns, the connection closes), -ENOBUFS (the output cap).
+ * A handler that fails after a first call gets its connection closed, the
+ * body cut short. */
+#define HTTP_LENGTH_UNKNOWN SIZE_MAX
+int http_resp_send_now(struct http_resp *r, const void *p, size_t n, size_t total);
 
 /* Called once per request with a complete request. Fill `resp` and
  * return 0; a negative return answers 500 (the body is dropped). */
@@ -264,6 +286,7 @@ struct http_stats {
 	uint64_t timeouts;           /* closed at the request or the write deadline */
 	uint64_t dropped_streams;    /* streams closed for passing stream_max_pending */
 	uint64_t refused;            /* times accepting paused at max_conns */
+	uint64_t stream_bytes;       /* bytes written on event streams (their heads included) */
 	size_t conns, streams;       /* open now */
 };
 

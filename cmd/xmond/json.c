@@ -1,13 +1,19 @@
 /* cmd/xmond/json.c: bounded JSON writer; see json.h for the escaping rules.
  *
- * Strings are escaped by reserving the worst case (6 output bytes per
- * input byte) and then writing with no per-byte bounds checks; runs of
- * bytes that need nothing are copied at once.
+ * Every value is written in place: one check that the buffer has room for
+ * the worst case (a string's is 6 output bytes per input byte), then plain
+ * stores. A string is scanned eight bytes at a time while every byte of
+ * the word is plain ASCII (word_plain()), which is all of most alert texts;
+ * the first word that holds anything else goes byte by byte through the
+ * table until that byte is escaped, then the scan goes back to words.
+ * Numbers are formatted two digits at a step; a time reuses the text of
+ * its second when the previous time fell in the same one.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "json.h"
 
 enum {
@@ -16,10 +22,14 @@ enum {
 	JSON_AFTER_KEY = 4,
 };
 
+#define FIRST_CAP 1024
+#define TIME_SEC_MAX INT64_C(253402300799)   /* 9999-12-31T23:59:59Z */
+
 void json_init(struct json_writer *w, size_t max)
 {
 	memset(w, 0, sizeof(*w));
 	w->max = max;
+	w->tsec = INT64_MIN;
 }
 
 void json_free(struct json_writer *w)
@@ -37,9 +47,6 @@ static void fail(struct json_writer *w, int err)
 
 int json_reserve(struct json_writer *w, size_t n)
 {
-	size_t need, cap;
-	char *p;
-
 	if (w->err)
 		return w->err;
 	/* +1: room for the NUL json_take adds */
@@ -47,72 +54,93 @@ int json_reserve(struct json_writer *w, size_t n)
 		fail(w, -ENOBUFS);
 		return w->err;
 	}
-	need = w->len + n + 1;
-	if (need <= w->cap)
-		return 0;
-	cap = w->cap ? w->cap : 1024;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if (cap > w->max)
-		cap = w->max;
-	p = realloc(w->p, cap);
-	if (!p) {
+	if (buf_grow(&w->p, &w->cap, w->len + n + 1, w->max, FIRST_CAP) < 0)
 		fail(w, -ENOBUFS);
-		return w->err;
-	}
-	w->p = p;
-	w->cap = cap;
-	return 0;
+	return w->err;
 }
 
-static void put(struct json_writer *w, const char *s, size_t n)
+/* Where n more bytes go (and the NUL after them), or NULL on a sticky
+ * error. The caller then sets w->len. */
+static inline char *room(struct json_writer *w, size_t n)
 {
-	if (json_reserve(w, n) == 0) {
-		memcpy(w->p + w->len, s, n);
+	if (!w->err && w->cap - w->len > n)
+		return w->p + w->len;
+	return json_reserve(w, n) == 0 ? w->p + w->len : NULL;
+}
+
+static inline void put(struct json_writer *w, const char *s, size_t n)
+{
+	char *o = room(w, n);
+
+	if (o) {
+		memcpy(o, s, n);
 		w->len += n;
 	}
 }
 
-/* Before a value: the comma, and the checks that a value may come here. */
-static bool value_start(struct json_writer *w)
+/* Before a value: the checks that a value may come here. Returns -1 (an
+ * error, sticky), 0, or 1 when a comma goes first. */
+static inline int value_start(struct json_writer *w)
 {
 	uint8_t *top;
 
 	if (w->err)
-		return false;
+		return -1;
 	if (w->depth == 0) {
 		if (w->values) {
 			fail(w, -EINVAL);   /* one top-level value */
-			return false;
+			return -1;
 		}
 		w->values = true;
-		return true;
+		return 0;
 	}
 	top = &w->stack[w->depth - 1];
 	if (*top & JSON_IN_OBJECT) {
 		if (!(*top & JSON_AFTER_KEY)) {
 			fail(w, -EINVAL);   /* a value where a name is due */
-			return false;
+			return -1;
 		}
 		*top &= (uint8_t)~JSON_AFTER_KEY;
-		return true;
+		return 0;
 	}
 	if (*top & JSON_HAS_ITEMS)
-		put(w, ",", 1);
+		return 1;
 	*top |= JSON_HAS_ITEMS;
-	return !w->err;
+	return 0;
+}
+
+/* A value of at most n bytes (comma included): where it goes, or NULL. */
+static inline char *value_room(struct json_writer *w, size_t n)
+{
+	int comma = value_start(w);
+	char *o;
+
+	if (comma < 0 || !(o = room(w, n + 1)))
+		return NULL;
+	if (comma)
+		*o++ = ',';
+	return o;
+}
+
+static inline void done(struct json_writer *w, const char *end)
+{
+	w->len = (size_t)(end - w->p);
 }
 
 static void open_level(struct json_writer *w, uint8_t kind, char c)
 {
-	if (!value_start(w))
-		return;
+	char *o;
+
 	if (w->depth == JSON_DEPTH_MAX) {
-		fail(w, -EINVAL);
+		if (!w->err)
+			fail(w, -EINVAL);
 		return;
 	}
+	if (!(o = value_room(w, 1)))
+		return;
 	w->stack[w->depth++] = kind;
-	put(w, &c, 1);
+	*o++ = c;
+	done(w, o);
 }
 
 static void close_level(struct json_writer *w, uint8_t kind, char c)
@@ -156,6 +184,26 @@ static const uint8_t plain[256] = {
 	[0x20 ... 0x21] = 1, [0x23 ... 0x25] = 1, [0x27 ... 0x3b] = 1, [0x3d] = 1,
 	[0x3f ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
 };
+
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS (ONES * 0x80)
+
+/* Whether all eight bytes of x are plain (the table above), with no
+ * branch per byte. (v - ONES) & ~v has a byte's high bit set for a zero
+ * byte of v (a borrow can only mark bytes above a real one, so "any" is
+ * exact); the same with 0x20 finds bytes below 0x20; OR-ing a bit folds
+ * '"' (0x22) onto '&' (0x26) and '<' (0x3c) onto '>' (0x3e), so three
+ * compares cover the five specials; x's own high bits are the non-ASCII
+ * bytes. */
+static inline bool word_plain(uint64_t x)
+{
+	uint64_t ctl = (x - ONES * 0x20) & ~x;
+	uint64_t qa = (x | ONES * 0x04) ^ (ONES * 0x26);   /* '"' '&' */
+	uint64_t lg = (x | ONES * 0x02) ^ (ONES * 0x3e);   /* '<' '>' */
+	uint64_t bs = x ^ (ONES * 0x5c);                   /* '\\' */
+
+	return ((x | ctl | ((qa - ONES) & ~qa) | ((lg - ONES) & ~lg) | ((bs - ONES) & ~bs)) & HIGHS) == 0;
+}
 
 static char *put_u(char *o, unsigned v)
 {
@@ -206,21 +254,25 @@ static size_t utf8_seq(const uint8_t *s, size_t n, size_t *bad)
 	return need + 1;
 }
 
-size_t json_escape(char *out, const void *src, size_t n)
+/* Escape n bytes of s (no quotes) to o, which has room for 6 * n bytes.
+ * Returns the end. */
+static char *escape_body(char *o, const uint8_t *s, size_t n)
 {
-	const uint8_t *s = src;
-	char *o = out;
 	size_t i = 0;
 
-	*o++ = '"';
 	while (i < n) {
-		size_t j = i;
+		for (; i + 8 <= n; i += 8, o += 8) {
+			uint64_t x;
 
-		while (j < n && plain[s[j]])
-			j++;
-		memcpy(o, s + i, j - i);
-		o += j - i;
-		i = j;
+			memcpy(&x, s + i, 8);
+			if (!word_plain(x))
+				break;
+			memcpy(o, &x, 8);
+		}
+		/* the tail, or the word that is not all plain: up to its
+		 * first byte that needs something */
+		while (i < n && plain[s[i]])
+			*o++ = (char)s[i++];
 		if (i == n)
 			break;
 		uint8_t c = s[i];
@@ -248,43 +300,78 @@ size_t json_escape(char *out, const void *src, size_t n)
 			o = put_u(o, s[i + 2] == 0xa8 ? 0x2028 : 0x2029);
 			i += 3;
 		} else {
-			memcpy(o, s + i, k);
-			o += k;
-			i += k;
+			for (size_t e = i + k; i < e; i++)
+				*o++ = (char)s[i];
 		}
 	}
+	return o;
+}
+
+size_t json_escape(char *out, const void *src, size_t n)
+{
+	char *o = out;
+
+	*o++ = '"';
+	o = escape_body(o, src, n);
 	*o++ = '"';
 	return (size_t)(o - out);
 }
 
-static void put_string(struct json_writer *w, const void *s, size_t n)
+/* A string with an optional byte before it (a comma, or 0) and after it
+ * (a key's colon, or 0). */
+static void put_string(struct json_writer *w, char lead, const void *s, size_t n, char trail)
 {
-	if (n > (SIZE_MAX - 2) / 6) {
+	size_t worst;
+	char *o;
+
+	if (w->err)
+		return;
+	if (n > (SIZE_MAX - 8) / 6) {
 		fail(w, -ENOBUFS);
 		return;
 	}
-	/* the worst case may exceed the cap while the real text fits: reserve
-	 * less then and escape through a second pass only in that rare case */
-	if (json_reserve(w, json_escaped_max(n)) == 0) {
-		w->len += json_escape(w->p + w->len, s, n);
+	worst = 6 * n + 4;
+	if (worst < w->max - w->len) {
+		if (!(o = room(w, worst)))
+			return;
+		if (lead)
+			*o++ = lead;
+		*o++ = '"';
+		o = escape_body(o, s, n);
+		*o++ = '"';
+		if (trail)
+			*o++ = trail;
+		done(w, o);
 		return;
 	}
-	if (w->err == -ENOBUFS && w->len + n + 2 <= w->max) {
-		char *tmp = malloc(json_escaped_max(n));
-
-		if (tmp) {
-			size_t k = json_escape(tmp, s, n);
-
-			w->err = 0;
-			put(w, tmp, k);
-			free(tmp);
-		}
+	/* the worst case passes the cap while the real text may fit: escape
+	 * apart, then copy (rare: only near the cap) */
+	if (n + 2 + (lead != 0) + (trail != 0) >= w->max - w->len) {   /* cannot fit, even unescaped */
+		fail(w, -ENOBUFS);
+		return;
 	}
+	char *tmp = malloc(worst);
+
+	if (!tmp) {
+		fail(w, -ENOBUFS);
+		return;
+	}
+	o = tmp;
+	if (lead)
+		*o++ = lead;
+	*o++ = '"';
+	o = escape_body(o, s, n);
+	*o++ = '"';
+	if (trail)
+		*o++ = trail;
+	put(w, tmp, (size_t)(o - tmp));
+	free(tmp);
 }
 
 void json_key(struct json_writer *w, const char *key)
 {
 	uint8_t *top;
+	char lead = 0;
 
 	if (w->err)
 		return;
@@ -294,18 +381,20 @@ void json_key(struct json_writer *w, const char *key)
 		return;
 	}
 	if (*top & JSON_HAS_ITEMS)
-		put(w, ",", 1);
+		lead = ',';
 	*top |= JSON_HAS_ITEMS | JSON_AFTER_KEY;
-	put_string(w, key, strlen(key));
-	put(w, ":", 1);
+	put_string(w, lead, key, strlen(key), ':');
 }
 
 void json_strn(struct json_writer *w, const void *s, size_t n)
 {
+	int comma;
+
 	if (!s)
 		return json_null(w);
-	if (value_start(w))
-		put_string(w, s, n);
+	comma = value_start(w);
+	if (comma >= 0)
+		put_string(w, comma ? ',' : 0, s, n, 0);
 }
 
 void json_str(struct json_writer *w, const char *s)
@@ -313,49 +402,114 @@ void json_str(struct json_writer *w, const char *s)
 	json_strn(w, s, s ? strlen(s) : 0);
 }
 
+/* ------------------------------------------------------------------ numbers */
+
+static const char pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+static unsigned ndigits(uint64_t v)
+{
+	unsigned n = 1;
+
+	for (;;) {
+		if (v < 10)
+			return n;
+		if (v < 100)
+			return n + 1;
+		if (v < 1000)
+			return n + 2;
+		if (v < 10000)
+			return n + 3;
+		v /= 10000;
+		n += 4;
+	}
+}
+
+/* v in decimal at o; returns the end. */
+static char *fmt_u64(char *o, uint64_t v)
+{
+	char *e = o + ndigits(v), *p = e;
+
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+
+		v /= 100;
+		*--p = pairs[d + 1];
+		*--p = pairs[d];
+	}
+	if (v >= 10) {
+		*--p = pairs[v * 2 + 1];
+		*--p = pairs[v * 2];
+	} else {
+		*--p = (char)('0' + v);
+	}
+	return e;
+}
+
 void json_uint(struct json_writer *w, uint64_t v)
 {
-	char buf[24], *e = buf + sizeof(buf), *p = e;
+	char *o = value_room(w, 20);
 
-	if (!value_start(w))
-		return;
-	do
-		*--p = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	put(w, p, (size_t)(e - p));
+	if (o)
+		done(w, fmt_u64(o, v));
 }
 
 void json_int(struct json_writer *w, int64_t v)
 {
-	char buf[24], *e = buf + sizeof(buf), *p = e;
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	char *o = value_room(w, 21);
 
-	if (!value_start(w))
+	if (!o)
 		return;
-	do
-		*--p = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
 	if (v < 0)
-		*--p = '-';
-	put(w, p, (size_t)(e - p));
+		*o++ = '-';
+	done(w, fmt_u64(o, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v));
+}
+
+void json_ustr(struct json_writer *w, uint64_t v)
+{
+	char *o = value_room(w, 22);
+
+	if (!o)
+		return;
+	*o++ = '"';
+	o = fmt_u64(o, v);
+	*o++ = '"';
+	done(w, o);
 }
 
 void json_bool(struct json_writer *w, bool v)
 {
-	if (value_start(w))
-		put(w, v ? "true" : "false", v ? 4 : 5);
+	char *o = value_room(w, 5);
+
+	if (o) {
+		memcpy(o, v ? "true" : "false", 5);
+		done(w, o + (v ? 4 : 5));
+	}
 }
 
 void json_null(struct json_writer *w)
 {
-	if (value_start(w))
-		put(w, "null", 4);
+	char *o = value_room(w, 4);
+
+	if (o) {
+		memcpy(o, "null", 4);
+		done(w, o + 4);
+	}
 }
 
 void json_raw(struct json_writer *w, const char *text, size_t n)
 {
-	if (value_start(w))
-		put(w, text, n);
+	int comma = value_start(w);
+	char *o;
+
+	if (comma < 0 || !(o = room(w, n + 1)))
+		return;
+	if (comma)
+		*o++ = ',';
+	memcpy(o, text, n);
+	done(w, o + n);
 }
 
 /* ------------------------------------------------------------------ time */
@@ -422,14 +576,35 @@ int json_format_time(int64_t ns, char *buf)
 
 void json_time(struct json_writer *w, int64_t real_ns)
 {
-	char buf[JSON_TIME_LEN + 3];
+	int64_t ms = real_ns / 1000000 - (real_ns % 1000000 < 0);
+	int64_t secs = ms / 1000 - (ms % 1000 < 0);
+	unsigned msec = (unsigned)(ms - secs * 1000);
+	char *o = value_room(w, JSON_TIME_LEN + 2);
 
-	if (!value_start(w))
+	if (!o)
 		return;
-	buf[0] = '"';
-	json_format_time(real_ns, buf + 1);
-	buf[JSON_TIME_LEN + 1] = '"';
-	put(w, buf, JSON_TIME_LEN + 2);
+	o[0] = '"';
+	if (secs != w->tsec) {
+		char buf[JSON_TIME_LEN + 1];
+
+		json_format_time(real_ns, buf);
+		if (secs < 0 || secs > TIME_SEC_MAX) {   /* clamped: not cached */
+			memcpy(o + 1, buf, JSON_TIME_LEN);
+			o[JSON_TIME_LEN + 1] = '"';
+			done(w, o + JSON_TIME_LEN + 2);
+			return;
+		}
+		memcpy(w->tday, buf, 19);
+		w->tsec = secs;
+	}
+	memcpy(o + 1, w->tday, 19);
+	o[20] = '.';
+	o[21] = pairs[msec / 10 * 2];
+	o[22] = pairs[msec / 10 * 2 + 1];
+	o[23] = (char)('0' + msec % 10);
+	o[24] = 'Z';
+	o[25] = '"';
+	done(w, o + 26);
 }
 
 /* ------------------------------------------------------------------ shorthands */
@@ -452,6 +627,12 @@ void json_kint(struct json_writer *w, const char *key, int64_t v)
 	json_int(w, v);
 }
 
+void json_kustr(struct json_writer *w, const char *key, uint64_t v)
+{
+	json_key(w, key);
+	json_ustr(w, v);
+}
+
 void json_kbool(struct json_writer *w, const char *key, bool v)
 {
 	json_key(w, key);
@@ -464,25 +645,29 @@ void json_ktime(struct json_writer *w, const char *key, int64_t real_ns)
 	json_time(w, real_ns);
 }
 
+void json_drain(struct json_writer *w)
+{
+	w->len = 0;
+}
+
 int json_error(const struct json_writer *w)
 {
 	return w->err;
 }
 
-char *json_take(struct json_writer *w, size_t *len)
+static char *take(struct json_writer *w, size_t *len, bool line)
 {
 	char *p;
 	int err = w->err ? -w->err : (w->depth || !w->values) ? EINVAL : 0;
 
+	if (!err && line && json_reserve(w, 1) == 0)
+		w->p[w->len++] = '\n';
+	if (!err && json_reserve(w, 0) < 0)   /* room for the NUL */
+		err = ENOBUFS;
 	if (err) {
 		json_free(w);
 		json_init(w, w->max);
 		errno = err;
-		return NULL;
-	}
-	if (json_reserve(w, 0) < 0) {   /* room for the NUL */
-		json_free(w);
-		errno = ENOBUFS;
 		return NULL;
 	}
 	p = w->p;
@@ -491,4 +676,14 @@ char *json_take(struct json_writer *w, size_t *len)
 	w->p = NULL;
 	json_init(w, w->max);
 	return p;
+}
+
+char *json_take(struct json_writer *w, size_t *len)
+{
+	return take(w, len, false);
+}
+
+char *json_take_line(struct json_writer *w, size_t *len)
+{
+	return take(w, len, true);
 }

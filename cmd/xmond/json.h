@@ -17,6 +17,13 @@
  * width, the form of JavaScript's Date.prototype.toISOString():
  * "2026-11-28T04:51:07.123Z". Fixed width makes them sort as strings.
  *
+ * The writer appends straight into one growing buffer (buf.h): a string is
+ * escaped in place after one reservation of its worst case, eight bytes
+ * at a time while they need nothing (plain ASCII); numbers and times are
+ * formatted without printf, and the text of the last second a time fell in
+ * is kept, so a list of alerts made in the same second formats it once.
+ * json_take() hands the buffer over without a copy.
+ *
  * Errors are sticky: after a failure (over the cap, out of memory, a call
  * out of place such as a value where a key is due) every call is a no-op
  * and json_take() returns NULL. Calls are checked, so a writer cannot
@@ -39,6 +46,8 @@ struct json_writer {
 	int depth;
 	bool values;             /* a top-level value was written */
 	uint8_t stack[JSON_DEPTH_MAX];  /* per level: JSON_IN_OBJECT, JSON_HAS_ITEMS, JSON_AFTER_KEY */
+	int64_t tsec;            /* the second tday holds (INT64_MIN: none yet) */
+	char tday[20];           /* "YYYY-MM-DDTHH:MM:SS" of tsec */
 };
 
 /* Start an empty writer whose text may grow to `max` bytes (then -ENOBUFS).
@@ -65,6 +74,9 @@ void json_str(struct json_writer *w, const char *s);
 void json_strn(struct json_writer *w, const void *s, size_t n);
 void json_int(struct json_writer *w, int64_t v);
 void json_uint(struct json_writer *w, uint64_t v);
+/* An unsigned number as a string ("42"): keys that JavaScript's doubles
+ * could not hold exactly. */
+void json_ustr(struct json_writer *w, uint64_t v);
 void json_bool(struct json_writer *w, bool v);
 void json_null(struct json_writer *w);
 /* RFC 3339 UTC with milliseconds from ns since the epoch. */
@@ -76,8 +88,14 @@ void json_raw(struct json_writer *w, const char *text, size_t n);
 void json_kstr(struct json_writer *w, const char *key, const char *s);
 void json_kstrn(struct json_writer *w, const char *key, const void *s, size_t n);
 void json_kint(struct json_writer *w, const char *key, int64_t v);
+void json_kustr(struct json_writer *w, const char *key, uint64_t v);
 void json_kbool(struct json_writer *w, const char *key, bool v);
 void json_ktime(struct json_writer *w, const char *key, int64_t real_ns);
+
+/* The w->len bytes at w->p went elsewhere (sent while the value is still
+ * being written): empty the buffer, keep it and the nesting. The cap then
+ * counts from here. */
+void json_drain(struct json_writer *w);
 
 /* The sticky error: 0, -ENOBUFS, -EINVAL. */
 int json_error(const struct json_writer *w);
@@ -87,6 +105,10 @@ int json_error(const struct json_writer *w);
  * NULL with errno = ENOBUFS or EINVAL on a sticky error, or EINVAL if no
  * value was written or a container is still open. */
 char *json_take(struct json_writer *w, size_t *len);
+
+/* The same with a newline after the value (counted in *len): an answer
+ * that ends its line, still without a copy. */
+char *json_take_line(struct json_writer *w, size_t *len);
 
 /* Escape n bytes of s as a JSON string, quotes included, into out, which
  * has room for json_escaped_max(n) bytes. Returns the length written. */

@@ -63,6 +63,8 @@ static struct opt opts[] = {
 	    K_STR, false, "127.0.0.1:8080"),
 	OPT("http-token", "FILE", "file holding a bearer token that /api/* and /metrics require (re-read on SIGHUP)",
 	    K_STR, true, ""),
+	OPT("stream-max-pending", "BYTES", "an event stream (GET /api/events) with more unsent bytes is dropped; the page "
+	    "reconnects (0: 1 MiB)", K_NUM, false, "1048576"),
 	OPT("state-dir", "DIR", "journal, snapshot and lock file", K_STR, false, "./xmond-state"),
 	OPT("down-grace", "DURATION", "how long an instance may be down before xmond raises \"<instance> is down\"",
 	    K_DUR, true, "60s"),
@@ -302,7 +304,9 @@ static void configs(struct store_config *sc, struct proto_config *pc)
 		.kick = proto_kick,
 		.on_alert = on_alert,
 		.on_instance = api_publish_instance,
+		.on_expire = api_publish_expired,
 	};
+	api_set_stream_max_pending((size_t)V("stream-max-pending"));
 	*pc = (struct proto_config){
 		.max_string = (size_t)V("max-string"),
 		.max_conns = (size_t)V("max-conns"),

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "forward.h"
 #include "journal.h"
 #include "metrics.h"
@@ -136,6 +137,7 @@ size_t metrics_render(char **res)
 	struct out o = { malloc(16384), 0, 16384, 0 };
 	struct store_stats s;
 	struct journal_stats js;
+	struct events_stats es;
 
 	if (!o.p) {
 		*res = NULL;
@@ -190,6 +192,22 @@ size_t metrics_render(char **res)
 		    U(metrics.proto_err[i]));
 	put(&o, "# HELP xmond_http_requests_total HTTP requests answered.\n# TYPE xmond_http_requests_total counter\n"
 		"xmond_http_requests_total %llu\n", U(metrics.http_requests));
+	events_stats(&es);
+	put(&o, "# HELP xmond_events_published_total Live-update events sent to the page's streams (GET /api/events).\n"
+		"# TYPE xmond_events_published_total counter\nxmond_events_published_total %llu\n", U(es.published));
+	put(&o, "# HELP xmond_events_skipped_total Changes with no stream to tell (only the event id advanced).\n"
+		"# TYPE xmond_events_skipped_total counter\nxmond_events_skipped_total %llu\n", U(es.skipped));
+	put(&o, "# HELP xmond_event_streams Event streams open now.\n# TYPE xmond_event_streams gauge\n"
+		"xmond_event_streams %llu\n", U(es.streams));
+	put(&o, "# HELP xmond_event_streams_opened_total Event streams opened.\n"
+		"# TYPE xmond_event_streams_opened_total counter\nxmond_event_streams_opened_total %llu\n",
+	    U(es.subscribed));
+	put(&o, "# HELP xmond_event_streams_dropped_total Event streams dropped for reading too slowly "
+		"(--stream-max-pending).\n# TYPE xmond_event_streams_dropped_total counter\n"
+		"xmond_event_streams_dropped_total %llu\n", U(es.dropped));
+	put(&o, "# HELP xmond_event_stream_bytes_total Bytes written on event streams.\n"
+		"# TYPE xmond_event_stream_bytes_total counter\nxmond_event_stream_bytes_total %llu\n",
+	    U(es.bytes_sent));
 	if (mj) {
 		journal_get_stats(mj, &js);
 		put(&o, "# HELP xmond_journal_bytes Size of the current journal file.\n# TYPE xmond_journal_bytes gauge\n"

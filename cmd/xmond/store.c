@@ -927,6 +927,8 @@ static void prune_now(void)
 		S.live_bytes -= a->rec_bytes;
 		S.st.alerts_closed--;
 		S.st.pruned++;
+		if (S.cfg.on_expire)
+			S.cfg.on_expire(a);
 		alert_free(a);
 	}
 }

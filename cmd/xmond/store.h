@@ -93,6 +93,9 @@ struct store_config {
 	 * alert or the instance as it is now (the web page's live updates). */
 	void (*on_alert)(const struct alert *a);
 	void (*on_instance)(const struct instance *in);
+	/* Optional: a closed alert's history expired (--history); `a` is
+	 * freed when this returns. Set at store_init only. */
+	void (*on_expire)(const struct alert *a);
 };
 
 struct store_stats {

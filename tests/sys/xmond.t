@@ -69,7 +69,7 @@ is_num_ge() { if [ "${1:-0}" -ge "$2" ] 2> /dev/null; then ok 0 "$3"; else ok 1 
 # ---- 1. start-up, --help, flags --------------------------------------------------
 "$BIN/xmond" --help > "$TMP/help" 2>&1
 is $? 0 "--help exits 0"
-for o in listen http http-token state-dir down-grace history max-string max-alerts max-conns logon-timeout \
+for o in listen http http-token stream-max-pending state-dir down-grace history max-string max-alerts max-conns logon-timeout \
 	compact-factor log term-deadline config; do
 	grep -q -- "--$o " "$TMP/help" || { ok 1 "--help explains --$o"; continue; }
 done
@@ -279,10 +279,11 @@ mfail=0
 for m in 'xmond_connections ' 'xmond_instances{state="down"}' 'xmond_alerts_open_by_app_type{app_type="lim.t"} 10000' \
 	'xmond_messages_in_total{type="create"}' 'xmond_messages_out_total{type="heartbeat"}' \
 	'xmond_protocol_errors_total{kind="bad_magic"}' 'xmond_journal_bytes ' 'xmond_fsync_seconds_bucket{le="+Inf"}' \
-	'xmond_compactions_total '; do
+	'xmond_compactions_total ' 'xmond_events_published_total ' 'xmond_events_skipped_total ' 'xmond_event_streams 0' \
+	'xmond_event_streams_opened_total ' 'xmond_event_streams_dropped_total 0' 'xmond_event_stream_bytes_total '; do
 	grep -qF "$m" "$TMP/metrics" || { mfail=1; diag "/metrics lacks $m"; }
 done
-ok $mfail "/metrics: connections, instances, open alerts by app type, messages in/out, errors, journal, fsync histogram, compactions"
+ok $mfail "/metrics: connections, instances, open alerts by app type, messages in/out, errors, journal, fsync histogram, compactions, event streams"
 diag "$(grep -E '^xmond_fsync_seconds_(sum|count)' "$TMP/metrics" | tr '\n' ' ')"
 
 # ---- 8. echod end to end ----------------------------------------------------------------

@@ -427,6 +427,70 @@ ok(closed_by_peer(s, 10), "its connection is closed")
 s.close()
 ok(serving(port), "still serving")
 
+# ---- an answer sent while the handler writes it (http_resp_send_now)
+def pattern(n):
+    return (b"abcdefghijklmnopqrstuvwxyz" * (n // 26 + 1))[:n]
+
+
+s = connect(port)
+s.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+          b"GET /sendnow?n=3000000&chunk=100000 HTTP/1.1\r\nHost: t\r\n\r\n"
+          b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+r1, rest = read_response(s)
+r2, rest = read_response(s, rest)
+r3, rest = read_response(s, rest)
+ok(r1.body == b"hello\n" and r2.status == 200 and r2.headers.get("content-length") == "3000000" and
+   r2.body == pattern(3000000) and "connection" not in r2.headers and r3.body == b"hello\n",
+   "3 MB sent in 100 kB chunks from the handler: its announced Content-Length, whole, in order between "
+   "pipelined answers, the connection kept")
+s.close()
+s = connect(port)
+s.sendall(b"GET /sendnow?n=1000000&chunk=30000&announce=-1 HTTP/1.1\r\nHost: t\r\n\r\n")
+data = b""
+s.settimeout(10)
+while True:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    data += d
+head, _, body = data.partition(b"\r\n\r\n")
+ok(b"Content-Length" not in head and b"Connection: close\r\n" in head and body == pattern(1000000),
+   "without a length announced: no Content-Length, Connection: close, the body ends at the close")
+s.close()
+s = connect(port)
+s.sendall(b"GET /sendnow?n=1000000&chunk=30000&announce=1000010 HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+data = b""
+while True:
+    try:
+        d = s.recv(1 << 20)
+    except ConnectionResetError:
+        break
+    if not d:
+        break
+    data += d
+head, _, body = data.partition(b"\r\n\r\n")
+ok(b"Content-Length: 1000010\r\n" in head and len(body) < 1000010 and b"hello" not in body,
+   "a body shorter than announced: the connection is closed, nothing answered after it (%d bytes)" % len(body))
+s.close()
+s = connect(port)
+s.sendall(b"GET /sendnow?n=1000000&chunk=30000&announce=500000 HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+data = b""
+while True:
+    try:
+        d = s.recv(1 << 20)
+    except ConnectionResetError:
+        break
+    if not d:
+        break
+    data += d
+head, _, body = data.partition(b"\r\n\r\n")
+ok(b"Content-Length: 500000\r\n" in head and len(body) <= 500000 and b"hello" not in body,
+   "a body longer than announced: nothing past the length goes out, the connection is closed (%d bytes)" % len(body))
+s.close()
+r = request(port, b"HEAD /sendnow?n=300000&chunk=30000 HTTP/1.1\r\nHost: t\r\n\r\n", head=True)
+is_(r.headers.get("content-length"), "300000", "HEAD: answered whole, with its length")
+ok(serving(port), "still serving")
+
 # ---- event streams
 def open_stream(port, extra=b""):
     s = connect(port)
@@ -492,6 +556,8 @@ for s, _ in streams[1:]:
     s.setblocking(True)
 r = request(port, b"POST /broadcast HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nend")
 ok(all(b"data: end\n\n" in read_until(s, b"data: end\n\n") for s, _ in streams[1:]), "the readers still get events")
+st = stats(port)
+ok(int(st["stream_bytes"]) >= 4 * sent, "bytes written on streams are counted (%s, the 4 readers alone read %d)" % (st["stream_bytes"], 4 * sent))
 slow_s.close()
 r = request(port, b"HEAD /events HTTP/1.1\r\nHost: t\r\n\r\n", head=True)
 is_(r.status, 405, "HEAD cannot open a stream")

@@ -7,6 +7,8 @@
  * listening) and serves until killed:
  *   GET  /hello            "hello\n"
  *   GET  /big?n=N          N bytes of a known pattern (adopted, not copied)
+ *   GET  /sendnow?n=N&chunk=C&announce=A   N pattern bytes sent C at a time
+ *                          while the handler runs, A announced (-1: none)
  *   GET  /json?n=N         {"alerts":[...N objects...]} through json.h
  *   POST /echo             the body back, Content-Type as sent
  *   GET  /hdr              the kept headers, one "name=value" line each
@@ -61,6 +63,28 @@ static int handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 			p[i] = (char)('a' + i % 26);
 		resp->content_type = "application/octet-stream";
 		http_resp_adopt(resp, p, (size_t)n);
+	} else if (http_path_is(req, "/sendnow")) {
+		/* n pattern bytes, sent in chunks while the handler runs
+		 * (http_resp_send_now), announcing `announce` bytes (-1: no
+		 * length); the last piece is left in the body. HEAD: whole. */
+		long n = param(req, "n", 1000), chunk = param(req, "chunk", 65536), ann = param(req, "announce", n);
+		char *p = malloc((size_t)chunk);
+		long i = 0;
+
+		if (!p)
+			return -ENOMEM;
+		resp->content_type = "application/octet-stream";
+		while (i < n) {
+			long k = n - i < chunk ? n - i : chunk;
+
+			for (long j = 0; j < k; j++)
+				p[j] = (char)('a' + (i + j) % 26);
+			i += k;
+			if (i == n || http_resp_send_now(resp, p, (size_t)k,
+							 ann < 0 ? HTTP_LENGTH_UNKNOWN : (size_t)ann) == -EINVAL)
+				http_resp_append(resp, p, (size_t)k);
+		}
+		free(p);
 	} else if (http_path_is(req, "/json")) {
 		struct json_writer w;
 		long n = param(req, "n", 3);
@@ -170,11 +194,12 @@ static int handle(void *ctx, const struct http_req *req, struct http_resp *resp)
 		http_server_stats(srv, &st);
 		http_resp_printf(resp,
 				 "accepted=%llu\nrequests=%llu\nrejected=%llu\ntimeouts=%llu\n"
-				 "dropped_streams=%llu\nrefused=%llu\nconns=%zu\nstreams=%zu\nclosed_streams=%zu\n",
+				 "dropped_streams=%llu\nrefused=%llu\nconns=%zu\nstreams=%zu\nclosed_streams=%zu\n"
+				 "stream_bytes=%llu\n",
 				 (unsigned long long)st.accepted, (unsigned long long)st.requests,
 				 (unsigned long long)st.rejected, (unsigned long long)st.timeouts,
 				 (unsigned long long)st.dropped_streams, (unsigned long long)st.refused, st.conns,
-				 st.streams, closed_streams);
+				 st.streams, closed_streams, (unsigned long long)st.stream_bytes);
 	} else {
 		http_resp_error(resp, 404, "not found");
 	}

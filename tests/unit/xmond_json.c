@@ -3,7 +3,10 @@
  * reference decoder written apart from json.c (code points first, then the
  * rules) and, when python3 is there, against Python's json module and its
  * "replace" decoder (the same maximal-subpart rule); the writer's commas,
- * nesting, misuse and caps; RFC 3339 times against gmtime_r.
+ * nesting, misuse and caps; RFC 3339 times against gmtime_r. The fast path
+ * (eight plain bytes at a time, digit pairs, the cached second) against the
+ * reference on mostly-ASCII strings, every byte at every word offset, and
+ * against snprintf and json_format_time.
  *
  * Random inputs come from a fixed seed (printed; LULL_SEED overrides it).
  */
@@ -204,6 +207,178 @@ static void against_reference(int rounds)
 			bad++;
 	}
 	ok(bad == 0, "%d random strings escaped as the reference does (%d differ)", rounds, bad);
+}
+
+/* The fast path: mostly plain ASCII in long runs (what alert texts are),
+ * with a special byte now and then, at every offset of the 8-byte words
+ * the writer scans, from unaligned starts; through json_escape, json_strn
+ * (after a comma, in an array) and json_key, each against ref_escape. */
+static size_t ascii_bytes(uint8_t *b, size_t max)
+{
+	static const uint8_t specials[] = { '"', '\\', '<', '>', '&', '\n', '\t', 0, 0x1f, 0x20, 0x7f, 0x80,
+					    0xc3, 0xa9, 0xe2, 0xff, '=', '$', '\'', '?', '%', ';' };
+	size_t n = rnd() % max;
+	uint64_t every = 1 + rnd() % 64;
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = rnd() % every ? (uint8_t)(0x20 + rnd() % 95) : specials[rnd() % sizeof(specials)];
+	return n;
+}
+
+static bool same_as_reference(const uint8_t *in, size_t n, char *got, char *want)
+{
+	size_t g = json_escape(got, in, n), w = ref_escape(want, in, n);
+
+	return g == w && memcmp(got, want, g) == 0;
+}
+
+static void fast_path(int rounds)
+{
+	static uint8_t buf[520];
+	static char got[6 * 520 + 2], want[6 * 520 + 2], doc[6 * 520 + 64];
+	int bad = 0, wbad = 0, kbad = 0, cells = 0;
+
+	/* every byte value at every position of strings of 1..24 'a's */
+	for (size_t len = 1; len <= 24; len++)
+		for (size_t pos = 0; pos < len; pos++)
+			for (unsigned b = 0; b < 256; b++) {
+				memset(buf, 'a', len);
+				buf[pos] = (uint8_t)b;
+				cells++;
+				if (!same_as_reference(buf, len, got, want) && bad++ < 3)
+					diag("byte %02x at %zu of %zu differs", b, pos, len);
+			}
+	ok(bad == 0, "each of 256 bytes at each place of 1..24-byte strings (%d) as the reference", cells);
+
+	bad = 0;
+	for (int r = 0; r < rounds; r++) {
+		size_t off = rnd() % 8, n = ascii_bytes(buf + off, sizeof(buf) - 8), k, len;
+		const uint8_t *in = buf + off;
+		struct json_writer w;
+		char *text;
+
+		if (!same_as_reference(in, n, got, want) && bad++ < 3) {
+			diag("mismatch on %zu bytes at offset %zu:", n, off);
+			for (size_t i = 0; i < n; i++)
+				printf("%02x", in[i]);
+			printf("\n");
+		}
+		/* the writer: ["x",<string>] and {<string as key>:1} */
+		k = ref_escape(want, in, n);
+		json_init(&w, 1 << 20);
+		json_arr_begin(&w);
+		json_str(&w, "x");
+		json_strn(&w, in, n);
+		json_arr_end(&w);
+		text = json_take(&w, &len);
+		snprintf(doc, sizeof(doc), "[\"x\",%.*s]", (int)k, want);
+		if ((!text || len != strlen(doc) || memcmp(text, doc, len)) && wbad++ < 3)
+			diag("writer: %s", text ? text : "NULL");
+		free(text);
+		if (memchr(in, 0, n))
+			continue;   /* a key is a C string */
+		memcpy(got, in, n);
+		got[n] = 0;
+		json_obj_begin(&w);
+		json_kint(&w, got, 1);
+		json_obj_end(&w);
+		text = json_take(&w, &len);
+		snprintf(doc, sizeof(doc), "{%.*s:1}", (int)k, want);
+		if ((!text || len != strlen(doc) || memcmp(text, doc, len)) && kbad++ < 3)
+			diag("key: %s", text ? text : "NULL");
+		free(text);
+	}
+	ok(bad == 0, "%d mostly-ASCII strings at unaligned starts escaped as the reference does (%d differ)", rounds,
+	   bad);
+	ok(wbad == 0, "... and written as values by json_strn (%d differ)", wbad);
+	ok(kbad == 0, "... and as keys by json_key (%d differ)", kbad);
+}
+
+/* Numbers and times that the writer formats itself (a digit-pair table, a
+ * cached second) against snprintf and json_format_time. */
+static void numbers_and_times(int rounds)
+{
+	int bad = 0, tbad = 0;
+
+	for (int r = 0; r < rounds; r++) {
+		struct json_writer w;
+		uint64_t u = rnd() >> (rnd() % 64);
+		int64_t i = (int64_t)(rnd() >> (rnd() % 64)) * (rnd() % 2 ? -1 : 1);
+		char want[128], *text;
+		size_t len;
+
+		if (r < 64) {   /* the edges of each digit count */
+			u = 1;
+			for (int k = 0; k < r % 20; k++)
+				u *= 10;
+			u -= r & 1;
+			i = r == 62 ? INT64_MIN : r == 63 ? INT64_MAX : -(int64_t)u;
+		}
+		json_init(&w, 4096);
+		json_arr_begin(&w);
+		json_uint(&w, u);
+		json_int(&w, i);
+		json_ustr(&w, u);
+		json_arr_end(&w);
+		text = json_take(&w, &len);
+		snprintf(want, sizeof(want), "[%" PRIu64 ",%" PRId64 ",\"%" PRIu64 "\"]", u, i, u);
+		if ((!text || strcmp(text, want)) && bad++ < 3)
+			diag("got %s, want %s", text ? text : "NULL", want);
+		free(text);
+	}
+	ok(bad == 0, "%d random numbers formatted as snprintf does", rounds);
+
+	/* runs of times in the same second, the next second, far away, and
+	 * out of the 0000-9999 range, through one writer (its cache) */
+	for (int r = 0; r < rounds / 100; r++) {
+		struct json_writer w;
+		int64_t t = (int64_t)rnd(), ts[64];
+		char want[64 * 30], *o = want, *text;
+		size_t len;
+
+		json_init(&w, 1 << 16);
+		json_arr_begin(&w);
+		*o++ = '[';
+		for (int k = 0; k < 64; k++) {
+			uint64_t how = rnd() % 5;
+
+			t = how == 0 ? (int64_t)rnd() : how == 1 ? t + (int64_t)(rnd() % 1000000000) :
+			    how == 2 ? t - (int64_t)(rnd() % 2000000000) : how == 3 ? (int64_t)(rnd() % 4000000000) - 2000000000 :
+			    t + 1;
+			ts[k] = t;
+			json_time(&w, t);
+			if (k)
+				*o++ = ',';
+			*o++ = '"';
+			o += json_format_time(ts[k], o);
+			*o++ = '"';
+		}
+		*o++ = ']';
+		*o = 0;
+		json_arr_end(&w);
+		text = json_take(&w, &len);
+		if ((!text || strcmp(text, want)) && tbad++ < 3)
+			diag("got %s\nwant %s", text ? text : "NULL", want);
+		free(text);
+	}
+	ok(tbad == 0, "%d runs of 64 times through one writer as json_format_time gives each", rounds / 100);
+
+	{
+		struct json_writer w;
+		char *text;
+		size_t len;
+
+		json_init(&w, 64);
+		json_obj_begin(&w);
+		json_obj_end(&w);
+		text = json_take_line(&w, &len);
+		ok(text && len == 3 && !strcmp(text, "{}\n"), "json_take_line ends the text with a newline");
+		free(text);
+		json_init(&w, 3);
+		json_obj_begin(&w);
+		json_obj_end(&w);
+		ok(!json_take_line(&w, &len) && errno == ENOBUFS, "... which counts against the cap");
+	}
 }
 
 /* The same strings through python3: json.loads gives back the input as
@@ -449,6 +624,16 @@ static void test_reference(void)
 	against_reference(50000);
 }
 
+static void test_fast_path(void)
+{
+	fast_path(50000);
+}
+
+static void test_numbers_and_times(void)
+{
+	numbers_and_times(100000);
+}
+
 static void test_python(void)
 {
 	against_python(20000);
@@ -464,6 +649,8 @@ int main(int argc, char **argv)
 	static const struct tap_test tests[] = {
 		TAP_TEST(test_exact_escapes),
 		TAP_TEST(test_reference),
+		TAP_TEST(test_fast_path),
+		TAP_TEST(test_numbers_and_times),
 		TAP_TEST(test_python),
 		TAP_TEST(writer),
 		TAP_TEST(test_times),
