@@ -920,8 +920,16 @@ static void prune_now(void)
 	while (S.closed_head && S.closed_head->closed + S.cfg.history_ns <= now) {
 		struct alert *a = S.closed_head;
 
-		if (a->notify_pending)
-			break;  /* its notice still has to go out */
+		/* A notice still pending after the whole history period (the
+		 * instance never came back) goes with the alert: waiting on it
+		 * would keep this alert, and every one closed after it, forever. */
+		if (a->notify_pending) {
+			log_info("store: alert %" PRIu64 " of %.*s expired with its binned notice never delivered "
+				 "(the instance has not been back since)",
+				 a->key, (int)a->inst->name_len, a->inst->name);
+			a->notify_pending = false;
+			notify_del(a->inst, a);
+		}
 		list_del(&S.closed_head, &S.closed_tail, a);
 		table_del(&S.by_key, a, offsetof(struct alert, knext), mix64(a->key));
 		S.live_bytes -= a->rec_bytes;
@@ -940,8 +948,6 @@ static void arm_prune(void)
 	if (!S.started || !S.closed_head)
 		return;
 	left = S.closed_head->closed + S.cfg.history_ns - time_real_ns();
-	if (S.closed_head->notify_pending)
-		left = S.cfg.history_ns;  /* look again later */
 	if (!reactor_timer_pending(&S.prune) || S.prune.deadline > time_mono_ns() + left)
 		reactor_timer_set_in(S.r, &S.prune, left > 0 ? left : 0);
 }

@@ -279,6 +279,7 @@ async function run(x, browser) {
 
 	await screenshots(browser);
 	await bearer(browser);
+	await expiry(browser);
 	await many(browser);
 	await tenThousand(browser);
 }
@@ -498,6 +499,27 @@ async function bearer(browser) {
 		await p2.waitForSelector('#login:not([hidden])', { timeout: 5000 });
 		ok(true, 'a new browser session asks again');
 		await p2.context().close();
+	} finally {
+		await z.stop();
+	}
+}
+
+// --history: a closed alert whose history runs out leaves the open
+// page's recent list (event: expired), without a reload.
+async function expiry(browser) {
+	const z = new Xmond('expiry');
+	await z.start(['--history', '4s']);
+	try {
+		const p = await newPage(browser, z.url + '/');
+		const key = await keyOf(z, 'exp-1', await raise(z, 'exp', 'exp-1', 'binned, then forgotten', { binnable: true }));
+		is((await req(z, 'POST', '/api/alerts/' + key + '/bin')).status, 200, 'expiry: an alert binned');
+		await p.waitForSelector('#recent li[data-key="' + key + '"]', { timeout: 5000 });
+		ok(true, '  it shows in recent');
+		await p.waitForSelector('#recent li[data-key="' + key + '"]', { state: 'detached', timeout: 15000 });
+		is((await req(z, 'GET', '/api/alerts/' + key)).status, 404, '  --history 4s: it leaves the API, and the page\'s recent list');
+		ok(await p.evaluate(() => window.__sameDocument === true), '  without a reload');
+		is(p.bad, [], '  no page error');
+		await p.context().close();
 	} finally {
 		await z.stop();
 	}

@@ -824,6 +824,7 @@ function applyEvent(kind, data) {
 	try { j = JSON.parse(data); } catch (e) { return; }
 	if (kind === 'alert') applyAlert(j, true);
 	else if (kind === 'instance') applyInstance(j);
+	else if (kind === 'expired' && j && j.key !== undefined) { if (dropRecent(String(j.key))) renderRecent(); }
 	window.xmon.applied++;
 	window.xmon.applyMs += performance.now() - t0;   // for bench/web.js
 }
