@@ -48,6 +48,7 @@ static struct store {
 	uint64_t live_bytes;
 	struct reactor_timer prune;
 	struct reactor_defer sync;
+	struct reactor_watch sync_w;   /* the sync loop's "done" eventfd */
 	bool started;
 	struct store_stats st;
 } S = { .next_key = 1 };
@@ -622,11 +623,37 @@ int store_apply(void *arg, const uint8_t *p, size_t len)
 
 /* ---- the live path: journal, then apply the same record ----------------------------- */
 
+static bool compact_due(void);
+static void compact(void);
+
+/* End of a turn: write the turn's records and have them synced (on the
+ * sync loop when there is one, else here). */
 static void sync_cb(struct reactor *r, struct reactor_defer *d)
 {
 	(void)r;
 	(void)d;
-	(void)store_sync();
+	if (!S.sync_w.active) {
+		(void)store_sync();
+		return;
+	}
+	(void)journal_sync_start(S.j);
+}
+
+/* The sync loop finished a sync: compact if due (the sync loop is idle,
+ * so the journal's fd may change), and start the next sync if records
+ * were written meanwhile. */
+static void sync_done_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev)
+{
+	(void)r;
+	(void)w;
+	(void)ev;
+	(void)journal_sync_done(S.j);
+	if (journal_sync_busy(S.j))
+		return;
+	if (compact_due())
+		compact();
+	if (journal_dirty(S.j))
+		(void)journal_sync_start(S.j);
 }
 
 /* Tell the listeners (store_config.on_alert/on_instance) what the record
@@ -1049,19 +1076,38 @@ void store_flush(void)
 	(void)journal_flush(S.j);
 }
 
+static bool compact_due(void)
+{
+	return S.cfg.compact_factor &&
+	       journal_should_compact(S.j, S.live_bytes + 64 * S.st.instances, S.cfg.compact_factor,
+				      S.cfg.compact_min);
+}
+
+static void compact(void)
+{
+	int64_t t0 = time_mono_ns();
+
+	if (journal_compact(S.j, emit, NULL) == 0)
+		log_info("compaction took %.1f ms", (double)(time_mono_ns() - t0) / 1e6);
+}
+
 int store_sync(void)
 {
 	int r = journal_sync(S.j);
 
-	if (r == 0 && S.cfg.compact_factor &&
-	    journal_should_compact(S.j, S.live_bytes + 64 * S.st.instances, S.cfg.compact_factor,
-				   S.cfg.compact_min)) {
-		int64_t t0 = time_mono_ns();
-
-		r = journal_compact(S.j, emit, NULL);
-		log_info("compaction took %.1f ms", (double)(time_mono_ns() - t0) / 1e6);
-	}
+	/* a sync still with the sync loop holds the fd compaction replaces */
+	if (r == 0 && !journal_sync_busy(S.j) && compact_due())
+		compact();
 	return r;
+}
+
+int store_sync_loop_init(void)
+{
+	int fd, r = journal_async_init(S.j, &fd);
+
+	if (r < 0)
+		return r;
+	return reactor_watch_add(S.r, &S.sync_w, fd, EPOLLIN, sync_done_cb);
 }
 
 /* ---- reading ---------------------------------------------------------------------- */
