@@ -96,10 +96,55 @@ static void crc_init(void)
 			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
 }
 
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
+#if defined(__x86_64__)
+#include <cpuid.h>
 
+/* SSE4.2's crc32 instruction computes CRC32C: 8 bytes a cycle or so,
+ * several times the tables' speed (replay checks every record). */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = ~crc;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return ~crc;
+}
+
+static int have_hw = -1;   /* set once: benign if two threads race to set it */
+
+static bool hw_crc(void)
+{
+	if (have_hw < 0) {
+		unsigned a, b, c, d;
+
+		have_hw = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2);
+	}
+	return have_hw;
+}
+#else
+static bool hw_crc(void)
+{
+	return false;
+}
+
+static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	(void)p;
+	(void)len;
+	return crc;
+}
+#endif
+
+/* The portable one, by tables. */
+static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
+{
 	if (!crc_tab[0][1])
 		crc_init();
 	crc = ~crc;
@@ -115,6 +160,11 @@ uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
 	while (len--)
 		crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p++) & 0xff];
 	return ~crc;
+}
+
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	return hw_crc() ? crc32c_hw(crc, buf, len) : crc32c_sw(crc, buf, len);
 }
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -340,7 +390,9 @@ static int map_file(int dirfd, const char *name, uint8_t **map, size_t *size)
 	}
 	*size = (size_t)st.st_size;
 	if (*size) {
-		void *m = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+		/* populated: one call maps the file (it is read once, whole),
+		 * not one page fault per page */
+		void *m = mmap(NULL, *size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 
 		if (m == MAP_FAILED) {
 			r = -errno;

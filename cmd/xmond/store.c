@@ -395,25 +395,47 @@ static char *who_intern(struct xmon_str w)
 	return whos.s[i] = xmemdup(w.p, w.len);
 }
 
-static void hist_add(struct alert *a, int64_t t, uint8_t kind, bool binnable, struct xmon_str who,
-		     const struct xmon_str *msg)
+/* The first HIST_INLINE events live in the alert's own allocation (most
+ * alerts are opened, maybe updated, and closed: one allocation, not three). */
+#define HIST_INLINE 4
+_Static_assert(sizeof(struct alert) % _Alignof(struct hist_ev) == 0, "inline events follow the alert");
+
+static struct hist_ev *hist_inline(const struct alert *a)
+{
+	return (struct hist_ev *)(uintptr_t)(a + 1);
+}
+
+/* Add an event; returns it. Its message (a copy) is what a->msg points to
+ * when the event is the alert's newest message: the alert does not own
+ * a->msg, its history does. */
+static struct hist_ev *hist_add(struct alert *a, int64_t t, uint8_t kind, bool binnable, struct xmon_str who,
+				const struct xmon_str *msg)
 {
 	struct hist_ev *e;
 
 	if (a->nhist == STORE_HIST_MAX) {
-		/* keep the creation, drop the oldest event after it */
+		/* keep the creation, drop the oldest event after it (never the
+		 * newest message: only a close and a notice carry none) */
 		struct hist_ev *d = &a->hist[1];
 
 		a->rec_bytes -= (uint32_t)(40 + d->msg_len);
 		S.live_bytes -= 40 + d->msg_len;
-		free(d->msg);
+		if (d->msg != a->msg)
+			free(d->msg);
 		memmove(&a->hist[1], &a->hist[2], (a->nhist - 2) * sizeof(*a->hist));
 		a->nhist--;
 	}
 	if (a->nhist == a->hcap) {
-		uint32_t n = a->hcap ? 2 * a->hcap : 2;
-		struct hist_ev *h = realloc(a->hist, n * sizeof(*h));
+		uint32_t n = 2 * a->hcap;
+		struct hist_ev *h;
 
+		if (a->hist == hist_inline(a)) {
+			h = malloc(n * sizeof(*h));
+			if (h)
+				memcpy(h, a->hist, a->nhist * sizeof(*h));
+		} else {
+			h = realloc(a->hist, n * sizeof(*h));
+		}
 		if (!h)
 			oom(n * sizeof(*h));
 		a->hist = h;
@@ -426,14 +448,15 @@ static void hist_add(struct alert *a, int64_t t, uint8_t kind, bool binnable, st
 	e->who = who_intern(who);
 	e->msg = msg ? xmemdup(msg->p, msg->len) : NULL;
 	e->msg_len = msg ? msg->len : 0;
+	return e;
 }
 
 static void alert_free(struct alert *a)
 {
 	for (uint32_t i = 0; i < a->nhist; i++)
 		free(a->hist[i].msg);
-	free(a->hist);
-	free(a->msg);
+	if (a->hist != hist_inline(a))
+		free(a->hist);
 	free(a);
 }
 
@@ -456,11 +479,13 @@ static int apply_open(struct rd *r, size_t len)
 	if (r->bad || form > FORM_XMOND || (key < S.next_key && store_alert_by_key(key)))
 		return -EINVAL;
 	in = inst_find(type.p, type.len, name.p, name.len, true);
-	/* the id text lives in the same allocation */
-	a = xcalloc(1, sizeof(*a) + id.len + 1);
+	/* the first events and the id text live in the same allocation */
+	a = xcalloc(1, sizeof(*a) + HIST_INLINE * sizeof(struct hist_ev) + id.len + 1);
 	a->key = key;
 	a->inst = in;
-	a->id_text = (char *)(a + 1);
+	a->hist = hist_inline(a);
+	a->hcap = HIST_INLINE;
+	a->id_text = (char *)(a->hist + HIST_INLINE);
 	memcpy(a->id_text, id.p, id.len);
 	a->id_len = id.len;
 	a->id = -1;
@@ -476,10 +501,9 @@ static int apply_open(struct rd *r, size_t len)
 	a->form = form;
 	a->binnable = binnable;
 	a->state = ALERT_OPEN;
-	a->msg = xmemdup(msg.p, msg.len);
+	a->msg = hist_add(a, t, HIST_CREATED, binnable, who, &msg)->msg;
 	a->msg_len = msg.len;
 	a->created = a->updated = t;
-	hist_add(a, t, HIST_CREATED, binnable, who, &msg);
 	account(a, len);
 	/* an open alert of the same ident cannot be (the live path updates
 	 * it); if a damaged journal says so, the newer one wins */
@@ -509,12 +533,10 @@ static int apply_update(struct rd *r, size_t len)
 	a = store_alert_by_key(key);
 	if (!a || a->state != ALERT_OPEN)
 		return 0;
-	free(a->msg);
-	a->msg = xmemdup(msg.p, msg.len);
+	a->msg = hist_add(a, t, HIST_UPDATED, binnable, who, &msg)->msg;
 	a->msg_len = msg.len;
 	a->binnable = binnable;
 	a->updated = t;
-	hist_add(a, t, HIST_UPDATED, binnable, who, &msg);
 	account(a, len);
 	return 0;
 }
