@@ -347,9 +347,12 @@ int main(int argc, char **argv)
 		if (!ao.url || !*ao.url)
 			prog_usage("%s needs --api URL (or XMON_API)", v->name);
 		ao.timeout_ns = c.timeout_ns;
-		if (token_file && *token_file)
-			ao.token = token_read(token_file);
-		return v->api(&ao, argc - optind - 1, argv + optind + 1);
+		char *token = token_file && *token_file ? token_read(token_file) : NULL;
+
+		ao.token = token;
+		r = v->api(&ao, argc - optind - 1, argv + optind + 1);
+		free(token);
+		return r;
 	}
 	if (!c.server || !c.app_type)
 		prog_usage("%s needs --server and --app-type", v->name);

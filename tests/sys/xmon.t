@@ -381,13 +381,22 @@ diag "never heartbeats: the agent left $d s after connecting (first-heartbeat de
 num_in "$d" 1.9 3.5 "server never sends a heartbeat: the agent leaves after 2 x interval"
 is "$(evn hbf 'e.c == 2 and e.ev == "msg" and e.name != "logon"')" 0 "  having sent nothing but the logon (gate closed)"
 wait_for "conn 3 closed by the agent" 20 evhas hbf 'e.ev == "close" and e.c == 3'
+# at once, while the agent backs off before its 4th connection
+xsay hbf "alert nb 0 0 v3"
 is "$(evq hbf "e.c == 3 and e.name == 'create'" '"%s:%s" % (e.id, e.message)' | head -1)" "$NB:v2" \
 	"conn 3: the open alert re-created with the same id and its latest message"
 echo_ok $EP half; ok $? "frame cut in half then stall: the agent left (deadline) and the process echoes"
-xsay hbf "alert nb 0 0 v3"
-wait_for "conn 4 re-create" 20 evhas hbf "e.c == 4 and e.name == 'create'"
-is "$(evq hbf "e.c == 4 and e.name == 'create'" '"%s:%s" % (e.id, e.message)' | head -1)" "$NB:v3" \
-	"an update made while disconnected: the next connection re-creates the alert with it"
+wait_for "conn 4 has v3" 20 evhas hbf "e.c == 4 and e.name in ('create', 'update') and e.message == 'v3'"
+c4=$(evq hbf "e.c == 4 and e.name in ('create', 'update')" '"%s:%s:%s" % (e.name, e.id, e.message)' | tr '\n' ' ')
+# On a machine slow enough that the agent was back on conn 4 before the
+# update was made, the update follows the re-create: not lost either way.
+case $c4 in
+"create:$NB:v3 "*) c4="create:$NB:v3 " ;; # (the queued update may follow: same text)
+esac
+case $c4 in
+"create:$NB:v2 update:$NB:v3 ") ok 0 "an update made while reconnecting: re-create with v2, then the update (conn 4 was up first)" ;;
+*) is "$c4" "create:$NB:v3 " "an update made while disconnected: the next connection re-creates the alert with it" ;;
+esac
 is "$(grep -cE 'heartbeats stopped|no first heartbeat in time' "$TMP/hbf.log")" 3 "the agent logged each deadline, one line each"
 wait_for "hbf asleep" 10 all_asleep $XPID
 ok $? "every thread of the client asleep afterwards"
@@ -454,7 +463,8 @@ sleep 1   # the stimulus: clear one of them 1 s into its quiet period
 xsay quiet "clear qa"
 xwait quiet "clear" '^cleared qa'
 tclear=$(xget quiet '^cleared qa' 4)
-diag "qa cleared $(( (tclear - $(xget quiet '^alert qa' 4)) / 1000000 )) ms after its raise"
+qa_ms=$(( (tclear - $(xget quiet '^alert qa' 4)) / 1000000 ))
+diag "qa cleared $qa_ms ms after its raise"
 wait_for "qb after its quiet period" 10 evhas quiet "e.name == 'create' and e.id == $QB"
 d=$(evq quiet "e.name == 'create' and e.id == $QB" "'%.4f' % (e.t - $TQB / 1e9)")
 diag "2 s quiet alert: raise returned -> server received: $d s"
@@ -462,7 +472,11 @@ num_in "$d" 2.0 2.2 "an uncleared 2 s quiet alert reaches the server after 2 s (
 is "$(evq quiet "e.name == 'create' and e.id == $QB" 'e.message')" quiet-kept "  with its message"
 xsay quiet "raise 0 marker"
 wait_for "marker" 10 evhas quiet 'e.message == "marker"'
-is "$(evn quiet "e.id == $QA or e.id == '$QA'")" 0 "the 2 s quiet alert cleared after 1 s never reached the server (no create, no clear)"
+if [ "$qa_ms" -lt 1900 ]; then
+	is "$(evn quiet "e.id == $QA or e.id == '$QA'")" 0 "the 2 s quiet alert cleared after 1 s never reached the server (no create, no clear)"
+else # the stimulus came too late to test anything: the machine is too busy
+	ok 0 "the 2 s quiet alert cleared within its quiet period never reached the server # SKIP cleared only $qa_ms ms after the raise"
+fi
 exec {XFD[quiet]}>&-
 
 # ---- 8. binnable limit -------------------------------------------------------------

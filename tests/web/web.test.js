@@ -248,12 +248,16 @@ async function run(x, browser) {
 	await page.waitForSelector(rowSel(k2), { state: 'detached', timeout: 5000 });
 	const before = await openKeys(page);
 	const recentBefore = await page.$$eval('#recent li', (ls) => ls.map((l) => l.dataset.key));
+	const loadedBefore = await page.evaluate(() => window.xmon.loadedAt);
 	page.allowNetErrors = true;
 	await x.stop('SIGTERM');
 	await page.waitForFunction(() => document.documentElement.dataset.conn === 'reconnecting', null, { timeout: 10000 });
 	ok(/reconnecting/i.test(await page.textContent('#conn')) && await page.isVisible('#conn'), 'xmond stopped: the page says it is reconnecting');
 	await x.start();
 	await page.waitForFunction(() => document.documentElement.dataset.conn === 'live', null, { timeout: 15000 });
+	// the rows of before the stop are still there until the page has read
+	// the restarted xmond: wait for that read, then for its rows
+	await page.waitForFunction((t) => window.xmon.loadedAt > t, loadedBefore, { timeout: 15000 });
 	await page.waitForFunction((n) => document.querySelectorAll('#groups li.alert').length === n, before.length, { timeout: 10000 }).catch(async () =>
 		diag('page after the restart: ' + JSON.stringify(await page.evaluate(() => ({
 			error: document.getElementById('error').textContent, open: window.xmon.state.open.size, lastId: window.xmon.state.lastId,
