@@ -669,8 +669,9 @@ static void sync_done_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev
 	(void)r;
 	(void)w;
 	(void)ev;
-	(void)journal_sync_done(S.j);
-	if (journal_sync_busy(S.j))
+	/* a failed sync (logged) is retried with the next change's turn,
+	 * not at once: a failing disk must not spin the two threads */
+	if (journal_sync_done(S.j) < 0 || journal_sync_busy(S.j))
 		return;
 	if (compact_due())
 		compact();

@@ -69,7 +69,7 @@ struct alert {
 	int64_t id;                           /* -1 when the text is not decimal */
 	uint8_t form, binnable, state;
 	bool notify_pending;
-	char *msg;
+	char *msg;                            /* the newest message, owned by its history event */
 	int64_t created, updated, closed;     /* CLOCK_REALTIME ns */
 	struct hist_ev *hist;
 	uint32_t nhist, hcap;
