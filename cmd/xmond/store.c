@@ -658,6 +658,8 @@ static void sync_cb(struct reactor *r, struct reactor_defer *d)
 		(void)store_sync();
 		return;
 	}
+	if (!journal_sync_busy(S.j) && compact_due())
+		compact();
 	(void)journal_sync_start(S.j);
 }
 
