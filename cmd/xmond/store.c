@@ -395,8 +395,9 @@ static char *who_intern(struct xmon_str w)
 	return whos.s[i] = xmemdup(w.p, w.len);
 }
 
-/* The first HIST_INLINE events live in the alert's own allocation (most
- * alerts are opened, maybe updated, and closed: one allocation, not three). */
+/* The first HIST_INLINE events live in the alert's own allocation, and so
+ * do its id text and its first message (most alerts are opened, maybe
+ * updated, and closed: one allocation, not four). */
 #define HIST_INLINE 4
 _Static_assert(sizeof(struct alert) % _Alignof(struct hist_ev) == 0, "inline events follow the alert");
 
@@ -405,11 +406,17 @@ static struct hist_ev *hist_inline(const struct alert *a)
 	return (struct hist_ev *)(uintptr_t)(a + 1);
 }
 
-/* Add an event; returns it. Its message (a copy) is what a->msg points to
- * when the event is the alert's newest message: the alert does not own
- * a->msg, its history does. */
+/* The creation's message, after the id text (not freed on its own). */
+static char *msg_inline(const struct alert *a)
+{
+	return a->id_text + a->id_len + 1;
+}
+
+/* Add an event; returns it. Its message (a copy, at `copy` if not NULL)
+ * is what a->msg points to when the event is the alert's newest message:
+ * the alert does not own a->msg, its history does. */
 static struct hist_ev *hist_add(struct alert *a, int64_t t, uint8_t kind, bool binnable, struct xmon_str who,
-				const struct xmon_str *msg)
+				const struct xmon_str *msg, char *copy)
 {
 	struct hist_ev *e;
 
@@ -420,7 +427,7 @@ static struct hist_ev *hist_add(struct alert *a, int64_t t, uint8_t kind, bool b
 
 		a->rec_bytes -= (uint32_t)(40 + d->msg_len);
 		S.live_bytes -= 40 + d->msg_len;
-		if (d->msg != a->msg)
+		if (d->msg != a->msg)  /* never the creation's, hist[0] */
 			free(d->msg);
 		memmove(&a->hist[1], &a->hist[2], (a->nhist - 2) * sizeof(*a->hist));
 		a->nhist--;
@@ -446,7 +453,13 @@ static struct hist_ev *hist_add(struct alert *a, int64_t t, uint8_t kind, bool b
 	e->kind = kind;
 	e->binnable = binnable;
 	e->who = who_intern(who);
-	e->msg = msg ? xmemdup(msg->p, msg->len) : NULL;
+	if (msg && copy) {
+		memcpy(copy, msg->p, msg->len);
+		copy[msg->len] = '\0';
+		e->msg = copy;
+	} else {
+		e->msg = msg ? xmemdup(msg->p, msg->len) : NULL;
+	}
 	e->msg_len = msg ? msg->len : 0;
 	return e;
 }
@@ -454,7 +467,8 @@ static struct hist_ev *hist_add(struct alert *a, int64_t t, uint8_t kind, bool b
 static void alert_free(struct alert *a)
 {
 	for (uint32_t i = 0; i < a->nhist; i++)
-		free(a->hist[i].msg);
+		if (a->hist[i].msg != msg_inline(a))
+			free(a->hist[i].msg);
 	if (a->hist != hist_inline(a))
 		free(a->hist);
 	free(a);
@@ -479,8 +493,9 @@ static int apply_open(struct rd *r, size_t len)
 	if (r->bad || form > FORM_XMOND || (key < S.next_key && store_alert_by_key(key)))
 		return -EINVAL;
 	in = inst_find(type.p, type.len, name.p, name.len, true);
-	/* the first events and the id text live in the same allocation */
-	a = xcalloc(1, sizeof(*a) + HIST_INLINE * sizeof(struct hist_ev) + id.len + 1);
+	/* the first events, the id text and the first message live in the
+	 * same allocation */
+	a = xcalloc(1, sizeof(*a) + HIST_INLINE * sizeof(struct hist_ev) + id.len + 1 + msg.len + 1);
 	a->key = key;
 	a->inst = in;
 	a->hist = hist_inline(a);
@@ -501,7 +516,7 @@ static int apply_open(struct rd *r, size_t len)
 	a->form = form;
 	a->binnable = binnable;
 	a->state = ALERT_OPEN;
-	a->msg = hist_add(a, t, HIST_CREATED, binnable, who, &msg)->msg;
+	a->msg = hist_add(a, t, HIST_CREATED, binnable, who, &msg, msg_inline(a))->msg;
 	a->msg_len = msg.len;
 	a->created = a->updated = t;
 	account(a, len);
@@ -533,7 +548,7 @@ static int apply_update(struct rd *r, size_t len)
 	a = store_alert_by_key(key);
 	if (!a || a->state != ALERT_OPEN)
 		return 0;
-	a->msg = hist_add(a, t, HIST_UPDATED, binnable, who, &msg)->msg;
+	a->msg = hist_add(a, t, HIST_UPDATED, binnable, who, &msg, NULL)->msg;
 	a->msg_len = msg.len;
 	a->binnable = binnable;
 	a->updated = t;
@@ -564,7 +579,7 @@ static int apply_close(struct rd *r, size_t len)
 		a->inst->limit_logged = false;
 	S.st.alerts_open--;
 	S.st.alerts_closed++;
-	hist_add(a, t, state == ALERT_BINNED ? HIST_BINNED : HIST_CLEARED, a->binnable, who, NULL);
+	hist_add(a, t, state == ALERT_BINNED ? HIST_BINNED : HIST_CLEARED, a->binnable, who, NULL, NULL);
 	account(a, len);
 	if (notify) {
 		a->notify_pending = true;
@@ -592,7 +607,7 @@ static int apply_notified(struct rd *r, size_t len)
 		return 0;
 	a->notify_pending = false;
 	notify_del(a->inst, a);
-	hist_add(a, t, HIST_NOTIFIED, a->binnable, who, NULL);
+	hist_add(a, t, HIST_NOTIFIED, a->binnable, who, NULL, NULL);
 	account(a, len);
 	return 0;
 }
