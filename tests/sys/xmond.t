@@ -35,8 +35,15 @@ xmond_start() {
 	HPORT=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$TMP/$name.log" | tail -1)
 }
 # wait_for evaluates its command each time: conditions over $(...) go through eval
-# gone PID: exited (absent or a zombie): its lock on the state directory is released
-gone() { [ ! -e /proc/$1 ] || grep -q '^State:[[:space:]]*Z' /proc/$1/status 2> /dev/null; }
+# gone PID: exited (absent, or a zombie with no thread left): its lock on the
+# state directory is released. A zombie leader alone is not enough: after a
+# SIGKILL, a thread inside fdatasync (the sync loop) finishes the call
+# first, and the process's files (the lock) stay open until it has.
+gone() {
+	[ ! -e /proc/$1 ] ||
+		{ grep -q '^State:[[:space:]]*Z' /proc/$1/status 2> /dev/null &&
+			[ "$(ls /proc/$1/task 2> /dev/null | wc -l)" -le 1 ]; }
+}
 # kill9 PID: SIGKILL, and wait until it is really gone
 kill9() { kill -9 $1 2> /dev/null; wait_for "pid $1 gone" 20 gone $1; }
 # api PATH [curl args]: the body of an API answer
