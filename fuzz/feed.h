@@ -168,16 +168,69 @@ static void feed_pass(enum xmon_dir dir, feed_check_fn check, const uint8_t *dat
 	memcpy(o->error, p.error, sizeof(o->error));
 }
 
-/* Passes 1 and 2 on data: the same messages, result and error. */
+/* The same through xmon_reader (the server's): each piece is copied into a
+ * buffer of its exact size, as a read would fill it, and freed once
+ * drained, so ASan sees any message the reader kept a view of instead of
+ * copying it. */
+static void reader_pass(enum xmon_dir dir, const uint8_t *data, size_t size, uint64_t seed, struct outcome *o)
+{
+	static const size_t scale[] = { 1, 4, 16, 64, 512, 8192 };
+	struct xmon_reader rd;
+	struct xmon_msg m;
+	size_t off = 0;
+	int r = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->hash = 0xcbf29ce484222325u;
+	xmon_reader_init(&rd, dir);
+	while (off < size) {
+		size_t ask = size - off, left;
+		uint8_t *piece;
+		const uint8_t *p;
+
+		if (seed) {
+			size_t c = 1 + mix(&seed) % scale[mix(&seed) % 6];
+
+			ask = ask < c ? ask : c;
+		}
+		piece = malloc(ask);
+		CHECK(piece);
+		memcpy(piece, data + off, ask);
+		off += ask;
+		p = piece;
+		left = ask;
+		while ((r = xmon_reader_next(&rd, &p, &left, &m, o->error, sizeof(o->error))) == 1) {
+			o->hash = hash_msg(o->hash, &m);
+			o->nmsgs++;
+		}
+		free(piece);
+		if (r < 0) {
+			CHECK(r == -EPROTO || r == -EMSGSIZE);
+			CHECK(xmon_reader_next(&rd, &p, &left, &m, NULL, 0) == r); /* sticky */
+			break;
+		}
+		CHECK(r == 0 && left == 0); /* need more: every byte taken */
+	}
+	o->r = r;
+	o->left = r ? 0 : rd.len;
+	CHECK(r || rd.len < XMON_MSG_MAX);
+	xmon_reader_free(&rd);
+}
+
+/* Passes 1 and 2 on data, and the reader split the same way: the same
+ * messages, result and error. */
 static void feed_both_ways(enum xmon_dir dir, feed_check_fn check, const uint8_t *data, size_t size)
 {
-	struct outcome whole, split;
+	struct outcome whole, split, reader;
 	uint64_t seed = hash_bytes(0xcbf29ce484222325u, data, size) | 1;
 
 	feed_pass(dir, check, data, size, 0, &whole);
 	feed_pass(dir, check, data, size, seed, &split);
 	CHECK(whole.r == split.r && whole.nmsgs == split.nmsgs && whole.hash == split.hash &&
 	      whole.left == split.left && strcmp(whole.error, split.error) == 0);
+	reader_pass(dir, data, size, seed, &reader);
+	CHECK(whole.r == reader.r && whole.nmsgs == reader.nmsgs && whole.hash == reader.hash &&
+	      whole.left == reader.left && (whole.r == 0 || strcmp(whole.error, reader.error) == 0));
 }
 
 /* Both ways on prefix + data (no copy when there is no prefix), then, for

@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lull/xmon_wire.h"
@@ -404,15 +405,22 @@ static int64_t parse_id(const char *s, size_t n)
 	return (int64_t)v;
 }
 
-static int fail(struct xmon_parser *p, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct xmon_parser *p, int err, const char *fmt, ...)
+/* Where a parse writes why it failed. */
+struct perr {
+	char *buf;
+	size_t len;
+};
+
+static int fail(struct perr *e, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct perr *e, int err, const char *fmt, ...)
 {
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(p->error, sizeof(p->error), fmt, ap);
-	va_end(ap);
-	p->failed = err;
+	if (e->buf && e->len) {
+		va_start(ap, fmt);
+		vsnprintf(e->buf, e->len, fmt, ap);
+		va_end(ap);
+	}
 	return -err;
 }
 
@@ -447,8 +455,8 @@ size_t xmon_parser_feed(struct xmon_parser *p, const void *data, size_t n)
 
 /* Decode the fields of L from b[pos..avail) into m. Returns the message's
  * total length, 0 if it has not all arrived, or -errno. */
-static ssize_t decode(struct xmon_parser *p, const struct xmon_layout *L, const uint8_t *b,
-		      size_t avail, size_t pos, struct xmon_msg *m)
+static ssize_t decode(struct perr *e, const struct xmon_layout *L, const uint8_t *b, size_t avail,
+		      size_t pos, struct xmon_msg *m)
 {
 	size_t left = 0;  /* least number of bytes the fields not read yet take */
 
@@ -466,7 +474,7 @@ static ssize_t decode(struct xmon_parser *p, const struct xmon_layout *L, const 
 		if (kind_is_str(f->kind)) {
 			slen = get16(at);
 			if (pos + w + slen + left > XMON_MSG_MAX)
-				return fail(p, EMSGSIZE,
+				return fail(e, EMSGSIZE,
 					    "message type 0x%x longer than %d bytes (string of %u at offset %zu)",
 					    L->type, XMON_MSG_MAX, (unsigned)slen, pos);
 			if (pos + w + slen > avail)
@@ -499,65 +507,189 @@ static ssize_t decode(struct xmon_parser *p, const struct xmon_layout *L, const 
 				break;
 			m->alert_id = parse_id((const char *)at + 2, slen);
 			if (m->alert_id < 0 && f->kind == K_ID_STRICT)
-				return fail(p, EPROTO, "non-numeric alert id in 0x%x", L->type);
+				return fail(e, EPROTO, "non-numeric alert id in 0x%x", L->type);
 			break;
 		}
 	}
 	return (ssize_t)pos;
 }
 
-int xmon_parser_next(struct xmon_parser *p, struct xmon_msg *m)
+/* Decode the message at the head of b[0, len): its length, 0 when it has
+ * not all arrived, or -errno with the reason in e. *logged_on is set once
+ * a logon is whole. The common core of the parser and the reader. */
+static ssize_t parse(enum xmon_dir dir, int *logged_on, const uint8_t *b, size_t len, struct xmon_msg *m,
+		     struct perr *e)
 {
-	const uint8_t *b = p->buf + p->start;
 	const struct xmon_layout *L;
 	size_t pos = 0;
 	uint32_t type;
 	ssize_t n;
 
-	if (p->failed)
-		return -p->failed;
 	memset(m, 0, sizeof(*m));
-	if (p->dir == XMON_FROM_CLIENT && !p->logged_on) {
+	if (dir == XMON_FROM_CLIENT && !*logged_on) {
 		/* Judge magic and version as soon as each is in, so that a
 		 * stranger (an HTTP request, a TLS hello) is told off at once. */
-		if (p->len < 2)
+		if (len < 2)
 			return 0;
 		m->magic = get16(b);
 		if (m->magic != XMON_MAGIC)
-			return fail(p, EPROTO, "bad magic 0x%04x", m->magic);
-		if (p->len < 6)
+			return fail(e, EPROTO, "bad magic 0x%04x", m->magic);
+		if (len < 6)
 			return 0;
 		m->version = (int32_t)get32(b + 2);
 		if (m->version != XMON_VERSION)
-			return fail(p, EPROTO, "unsupported version %d", (int)m->version);
+			return fail(e, EPROTO, "unsupported version %d", (int)m->version);
 		pos = 6;
 	}
-	if (p->len < pos + 4)
+	if (len < pos + 4)
 		return 0;
 	type = get32(b + pos);
 	pos += 4;
-	if (p->dir == XMON_FROM_SERVER)
+	if (dir == XMON_FROM_SERVER)
 		L = server_layout(type);
-	else if (!p->logged_on)
+	else if (!*logged_on)
 		L = type == XMON_LOGON ? &logon_layout : NULL;
 	else
 		L = client_layout(type);
 	if (!L) {
-		if (p->dir == XMON_FROM_CLIENT && !p->logged_on)
-			return fail(p, EPROTO, "first message is type 0x%x, not a logon (0x0)", type);
-		if (p->dir == XMON_FROM_CLIENT && type == XMON_LOGON)
-			return fail(p, EPROTO, "logon (type 0x0) again after the logon");
-		return fail(p, EPROTO, "unknown message type 0x%x", type);
+		if (dir == XMON_FROM_CLIENT && !*logged_on)
+			return fail(e, EPROTO, "first message is type 0x%x, not a logon (0x0)", type);
+		if (dir == XMON_FROM_CLIENT && type == XMON_LOGON)
+			return fail(e, EPROTO, "logon (type 0x0) again after the logon");
+		return fail(e, EPROTO, "unknown message type 0x%x", type);
 	}
 	m->type = type;
-	n = decode(p, L, b, p->len, pos, m);
-	if (n <= 0)
+	n = decode(e, L, b, len, pos, m);
+	if (n > 0 && L->logon)
+		*logged_on = 1;
+	return n;
+}
+
+int xmon_parser_next(struct xmon_parser *p, struct xmon_msg *m)
+{
+	struct perr e = { p->error, sizeof(p->error) };
+	ssize_t n;
+
+	if (p->failed)
+		return -p->failed;
+	n = parse(p->dir, &p->logged_on, p->buf + p->start, p->len, m, &e);
+	if (n < 0) {
+		p->failed = (int)-n;
 		return (int)n;
-	if (L->logon)
-		p->logged_on = 1;
+	}
+	if (n == 0)
+		return 0;
 	p->start += (size_t)n;
 	p->len -= (size_t)n;
 	if (p->len == 0)
 		p->start = 0;  /* saves a memmove in the next feed */
 	return 1;
+}
+
+/* ---- reader: the parser without a buffer of its own ----------------------------- */
+
+void xmon_reader_init(struct xmon_reader *r, enum xmon_dir dir)
+{
+	memset(r, 0, sizeof(*r));
+	r->dir = (uint8_t)dir;
+}
+
+void xmon_reader_free(struct xmon_reader *r)
+{
+	free(r->part);
+	r->part = NULL;
+	r->len = r->cap = 0;
+}
+
+/* Make room for `need` held bytes: doubling from 64, at most XMON_MSG_MAX,
+ * so that a message arriving byte by byte costs a few reallocs, not one
+ * per byte. */
+static int reserve(struct xmon_reader *r, size_t need)
+{
+	size_t cap = r->cap ? r->cap : 64;
+	uint8_t *p;
+
+	if (need <= r->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	if (cap > XMON_MSG_MAX)
+		cap = XMON_MSG_MAX;
+	p = realloc(r->part, cap);
+	if (!p)
+		return -ENOMEM;
+	r->part = p;
+	r->cap = (uint16_t)cap;
+	return 0;
+}
+
+int xmon_reader_next(struct xmon_reader *r, const uint8_t **data, size_t *n, struct xmon_msg *m, char *err,
+		     size_t errlen)
+{
+	struct perr e = { err, errlen };
+	int logged_on = r->logged_on;
+	size_t take, held = r->len;
+	ssize_t k;
+
+	if (r->failed)
+		return -r->failed;
+	if (held == 0 && r->part)
+		xmon_reader_free(r);  /* the message returned last time is done with */
+	if (held == 0) {
+		/* the common case: whole messages straight from the caller's buffer */
+		k = parse((enum xmon_dir)r->dir, &logged_on, *data, *n, m, &e);
+		if (k > 0) {
+			r->logged_on = (uint8_t)logged_on;
+			*data += k;
+			*n -= (size_t)k;
+			return 1;
+		}
+		if (k == 0 && *n == 0)
+			return 0;
+		if (k == 0) {
+			/* a cut message: it is shorter than XMON_MSG_MAX, or
+			 * parse() would have found it whole or too long */
+			if (*n >= XMON_MSG_MAX) {
+				r->failed = EMSGSIZE;
+				return fail(&e, EMSGSIZE, "message longer than %d bytes", XMON_MSG_MAX);
+			}
+			if (reserve(r, *n) < 0)
+				goto nomem;
+			memcpy(r->part, *data, *n);
+			r->len = (uint16_t)*n;
+			*data += *n;
+			*n = 0;
+			return 0;
+		}
+		r->failed = (uint8_t)-k;
+		return (int)k;
+	}
+	/* Append what the message can still take, decode it from the start
+	 * (one step per field), and give back the bytes it did not use. */
+	take = *n < XMON_MSG_MAX - held ? *n : XMON_MSG_MAX - held;
+	if (reserve(r, held + take) < 0)
+		goto nomem;
+	if (take)
+		memcpy(r->part + held, *data, take);
+	k = parse((enum xmon_dir)r->dir, &logged_on, r->part, held + take, m, &e);
+	if (k < 0) {
+		r->failed = (uint8_t)-k;
+		return (int)k;
+	}
+	if (k == 0) {
+		r->len = (uint16_t)(held + take);
+		*data += take;
+		*n -= take;
+		return 0;
+	}
+	/* k > held: the held bytes alone were not a whole message */
+	r->logged_on = (uint8_t)logged_on;
+	*data += (size_t)k - held;
+	*n -= (size_t)k - held;
+	r->len = 0;  /* part is freed at the next call: *m points into it */
+	return 1;
+nomem:
+	r->failed = ENOMEM;
+	fail(&e, ENOMEM, "out of memory for a message cut short");
+	return -ENOMEM;
 }

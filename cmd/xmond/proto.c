@@ -4,17 +4,41 @@
  * connections), owned by the reactor thread.
  *
  * A connection's life:
- *   accepted  -> deadline timer at --logon-timeout; nothing is sent
- *   logon     -> first heartbeat at once, heartbeat timer every interval
- *                (the logon's byte; 0 = 5 s), deadline timer at two
+ *   accepted  -> its timer at --logon-timeout; nothing is sent
+ *   logon     -> first heartbeat at once, then one every interval (the
+ *                logon's byte; 0 = 5 s); the status deadline is two
  *                intervals (+ half an interval of slack) from now
- *   status    -> deadline pushed to two intervals from now
+ *   status    -> the deadline moves to two intervals from now
  *   deadline  -> "no status update": instances down, connection closed
  *   EOF/error -> instances down, connection closed
  * Alerts go to the store as they arrive; the store calls back to send
  * binned notices and to kick an older connection of the same instance.
  * Reads take at most READ_BUDGET bytes per wakeup, so one busy client
  * cannot starve the others (the watch is level-triggered).
+ *
+ * What an idle connection costs, since xmond holds thousands: one struct
+ * of about 250 bytes and its socket. Bytes are read into one buffer on
+ * the reactor thread's stack and parsed there (xmon_reader); only a
+ * message cut short by the end of a read is kept, on the heap, until it
+ * is whole. The output buffer exists only while output waits, the child
+ * instances only once there is one, the list of notices in flight only
+ * while there are some.
+ *
+ * One timer per connection: it is due at the next heartbeat or at the
+ * status deadline, whichever comes first, so that a status update costs
+ * no timer operation (it only notes the time) and a heartbeat one. Both
+ * are rounded up to HB_GRAIN on one clock-wide grid, so that the
+ * heartbeats of thousands of connections fall due together in a few
+ * reactor turns per grain instead of one turn (a timerfd wakeup, a read
+ * and a timerfd_settime) each.
+ *
+ * Binned notices: one counts as delivered only once the peer's TCP has
+ * acknowledged its last byte (SIOCOUTQ: the bytes the kernel took minus
+ * those not yet acknowledged) and the connection is still healthy: seen
+ * when the peer sends something (its next status update) or ends the
+ * stream with a FIN. A connection that dies first (a reset, a failed
+ * write, output still queued, or closed by xmond) gives its notices back
+ * to the store, which sends them again on the instance's next connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,26 +62,53 @@
 
 #define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
 
+#ifndef SIOCOUTQ
+#define SIOCOUTQ TIOCOUTQ          /* the same request (linux/sockios.h); musl names only this one */
+#endif
+
 #define OUT_CAP 16384
+#define READ_SIZE 16384
 #define READ_BUDGET (256 * 1024)
 #define MAX_CHILDREN 16
 #define DEFAULT_INTERVAL_S 5
+#define HB_GRAIN (25 * LULL_NSEC_PER_MSEC)
+#define WHO_PREFIX "client "
+
+/* Binned notices written to a connection and not yet known delivered:
+ * the alert's key and the stream offset just past the notice. */
+struct notice {
+	uint64_t key, end;
+};
+struct notices {
+	uint32_t n, cap;
+	struct notice v[];
+};
 
 struct conn {
 	struct conn *prev, *next;
 	struct reactor_watch w;
-	struct reactor_timer hb, deadline;
+	struct reactor_timer t;    /* logon deadline; then min(next heartbeat, status deadline) */
 	int fd;
 	bool logged_on, want_out, truncated_logged, steady;
+	uint8_t nchild;
 	int64_t interval_ns;
+	int64_t next_hb;           /* CLOCK_MONOTONIC ns, on the HB_GRAIN grid */
+	int64_t last_status;       /* the last status update (or the logon) */
 	struct instance *parent;
-	struct instance *child[MAX_CHILDREN];
-	unsigned nchild;
-	char peer[64], who[80];
-	size_t out_off, out_len;
+	struct instance **child;   /* MAX_CHILDREN slots, allocated with the first */
+	uint64_t sent;             /* bytes the kernel took, ever */
+	struct notices *nq;        /* notices in flight, NULL when none */
+	uint32_t out_off, out_len;
 	uint8_t *out;              /* OUT_CAP bytes, only while output waits */
-	struct xmon_parser parser; /* last: its buffer's pages are touched only as bytes arrive */
+	struct xmon_reader rd;
+	char who[sizeof(WHO_PREFIX) + 56];  /* "client " and the peer address */
 };
+
+#define PEER(c) ((c)->who + sizeof(WHO_PREFIX) - 1)
+
+/* An idle connection's memory is this struct; keep it small (240 bytes
+ * on x86-64 when this was written). */
+_Static_assert(sizeof(struct conn) <= 256, "struct conn stays within 256 bytes");
 
 static struct proto {
 	struct reactor *r;
@@ -207,7 +259,8 @@ static int conn_flush(struct conn *c)
 			return -1;
 		}
 		metrics.bytes_out += (uint64_t)n;
-		c->out_off += (size_t)n;
+		c->sent += (uint64_t)n;
+		c->out_off += (uint32_t)n;
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
@@ -218,9 +271,11 @@ static int conn_flush(struct conn *c)
 	return 0;
 }
 
-/* Queue one whole message. -ENOBUFS when the buffer has no room for it
- * (the peer does not read), 0 otherwise; a broken connection is closed
- * at its next read, not here (the caller may be iterating). */
+/* Queue one whole message. 0 when it is in the kernel or the buffer;
+ * -ENOBUFS when the buffer has no room for it (the peer does not read);
+ * -EPIPE when the connection is broken (nothing of it was taken). A
+ * broken connection is closed at its next read, not here (the caller may
+ * be iterating). */
 static int conn_send(struct conn *c, const uint8_t *msg, size_t n)
 {
 	if (c->out_len == 0) {
@@ -228,9 +283,10 @@ static int conn_send(struct conn *c, const uint8_t *msg, size_t n)
 		ssize_t w = send(c->fd, msg, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return 0;  /* broken: the read side sees it and closes */
+			return -EPIPE;  /* broken: the read side sees it and closes */
 		if (w > 0) {
 			metrics.bytes_out += (uint64_t)w;
+			c->sent += (uint64_t)w;
 			msg += w;
 			n -= (size_t)w;
 		}
@@ -256,7 +312,7 @@ static int conn_send(struct conn *c, const uint8_t *msg, size_t n)
 		return -ENOBUFS;
 	}
 	memcpy(c->out + c->out_len, msg, n);
-	c->out_len += n;
+	c->out_len += (uint32_t)n;
 	if (conn_flush(c) < 0)
 		want_out(c, true);  /* the read side sees the error and closes */
 	return 0;
@@ -271,10 +327,30 @@ static void send_heartbeat(struct conn *c)
 		metrics.out_heartbeat++;
 }
 
+/* A free slot in c's list of notices in flight. */
+static int notices_room(struct conn *c)
+{
+	struct notices *q = c->nq;
+	uint32_t cap;
+
+	if (q && q->n < q->cap)
+		return 0;
+	cap = q ? 2 * q->cap : 4;
+	q = realloc(q, sizeof(*q) + cap * sizeof(q->v[0]));
+	if (!q)
+		return -ENOMEM;
+	if (!c->nq)
+		q->n = 0;
+	q->cap = cap;
+	c->nq = q;
+	return 0;
+}
+
 int proto_notify(struct conn *c, const struct alert *a, bool parent_form)
 {
 	uint8_t b[3 * 65540 + 16];
 	ssize_t n;
+	int r;
 
 	if (parent_form)
 		n = xmon_enc_binned(b, sizeof(b), a->id);
@@ -284,68 +360,132 @@ int proto_notify(struct conn *c, const struct alert *a, bool parent_form)
 					  xmon_str_of(a->id_text, a->id_len));
 	if (n < 0)
 		return (int)n;
+	if (notices_room(c) < 0)
+		return -ENOMEM;
 	store_flush();  /* the record of the bin is written before the notice leaves */
-	if (conn_send(c, b, (size_t)n) < 0)
-		return -ENOBUFS;
+	r = conn_send(c, b, (size_t)n);
+	if (r < 0)
+		return r;
+	/* in flight until the peer has it (notices_check) */
+	c->nq->v[c->nq->n++] = (struct notice){ a->key, c->sent + (c->out_len - c->out_off) };
 	if (parent_form)
 		metrics.out_binned++;
 	else
 		metrics.out_binned_child++;
 	log_info("binned notice for alert %" PRIu64 " (id %.*s) sent to %s (%s form)", a->key, (int)a->id_len,
-		 a->id_text, c->peer, parent_form ? "parent" : "child");
+		 a->id_text, PEER(c), parent_form ? "parent" : "child");
 	return 0;
+}
+
+/* How many bytes of the stream the peer's TCP has acknowledged. */
+static uint64_t acked(const struct conn *c)
+{
+	int q = 0;
+
+	if (ioctl(c->fd, SIOCOUTQ, &q) < 0 || q < 0)
+		return 0;  /* unknown: nothing is known delivered */
+	return c->sent - (uint64_t)q;
+}
+
+/* Settle the notices in flight: those the peer has acknowledged are
+ * delivered when `alive` (the peer sent something, or ended the stream
+ * cleanly); at a close, the others go back to the store to be sent again
+ * on the instance's next connection. */
+static void notices_check(struct conn *c, bool alive, bool closing)
+{
+	struct notices *q = c->nq;
+	uint64_t ack;
+	uint32_t i = 0, keep = 0;
+
+	if (!q)
+		return;
+	ack = alive ? acked(c) : 0;
+	for (; i < q->n && alive && q->v[i].end <= ack; i++)
+		store_notice_done(q->v[i].key, c, true);
+	for (; i < q->n; i++) {
+		if (closing) {
+			log_info("connection %s: binned notice for alert %" PRIu64 " not known delivered: kept for the next connection",
+				 PEER(c), q->v[i].key);
+			store_notice_done(q->v[i].key, c, false);
+		} else {
+			q->v[keep++] = q->v[i];
+		}
+	}
+	q->n = keep;
+	if (keep == 0) {
+		free(q);
+		c->nq = NULL;
+	}
 }
 
 /* ---- timers ----------------------------------------------------------------------- */
 
-static void arm_status_deadline(struct conn *c)
+/* The first point of the grid at or after t. */
+static int64_t grain_up(int64_t t)
 {
-	reactor_timer_set_in(P.r, &c->deadline, 2 * c->interval_ns + c->interval_ns / 2);
+	return (t + HB_GRAIN - 1) / HB_GRAIN * HB_GRAIN;
 }
 
-static void hb_cb(struct reactor *r, struct reactor_timer *t)
+static int64_t status_deadline(const struct conn *c)
 {
-	struct conn *c = container_of(t, struct conn, hb);
-
-	(void)r;
-	send_heartbeat(c);
-	reactor_timer_set_in(P.r, &c->hb, c->interval_ns);
-	if (!c->steady) {
-		/* one interval up: a daemon, not a one-shot client */
-		c->steady = true;
-		store_steady(c->parent, c);
-		for (unsigned i = 0; i < c->nchild; i++)
-			store_steady(c->child[i], c);
-	}
+	return c->last_status + 2 * c->interval_ns + c->interval_ns / 2;
 }
 
-static void deadline_cb(struct reactor *r, struct reactor_timer *t)
+static void arm(struct conn *c)
 {
-	struct conn *c = container_of(t, struct conn, deadline);
+	int64_t d = grain_up(status_deadline(c));
+
+	reactor_timer_set(P.r, &c->t, c->next_hb < d ? c->next_hb : d);
+}
+
+static void timer_cb(struct reactor *r, struct reactor_timer *t)
+{
+	struct conn *c = container_of(t, struct conn, t);
+	int64_t now = time_mono_ns();
 
 	(void)r;
 	if (!c->logged_on) {
 		metrics.proto_err[PERR_LOGON_TIMEOUT]++;
 		conn_close(c, "no logon in time");
-	} else {
+		return;
+	}
+	if (now >= status_deadline(c)) {
 		metrics.proto_err[PERR_STATUS_TIMEOUT]++;
 		conn_close(c, "no status update for two heartbeat intervals");
+		return;
 	}
+	if (now >= c->next_hb) {
+		send_heartbeat(c);
+		do
+			c->next_hb += c->interval_ns;  /* the grid holds: intervals are whole seconds */
+		while (c->next_hb <= now);
+		if (!c->steady) {
+			/* one interval up: a daemon, not a one-shot client */
+			c->steady = true;
+			store_steady(c->parent, c);
+			for (unsigned i = 0; i < c->nchild; i++)
+				store_steady(c->child[i], c);
+		}
+	}
+	arm(c);
 }
 
 /* ---- closing ---------------------------------------------------------------------- */
 
-static void conn_close(struct conn *c, const char *why)
+/* Close c. `clean`: the peer ended the stream with a FIN, having read
+ * what it acknowledged; else notices in flight are given back. */
+static void conn_close_how(struct conn *c, const char *why, bool clean)
 {
 	reactor_watch_del(P.r, &c->w);
-	reactor_timer_cancel(P.r, &c->hb);
-	reactor_timer_cancel(P.r, &c->deadline);
+	reactor_timer_cancel(P.r, &c->t);
 	if (c->logged_on)
-		log_info("connection %s (%.*s) closed: %s", c->peer, (int)c->parent->name_len, c->parent->name, why);
+		log_info("connection %s (%.*s) closed: %s", PEER(c), (int)c->parent->name_len, c->parent->name, why);
 	else
-		log_info("connection %s closed before its logon: %s", c->peer, why);
+		log_info("connection %s closed before its logon: %s", PEER(c), why);
+	notices_check(c, clean && c->out_len == 0, true);
 	close(c->fd);
 	free(c->out);
+	xmon_reader_free(&c->rd);
 	/* at termination instances stay as they are: the next start marks
 	 * them down, with the grace period counted from then */
 	for (unsigned i = 0; i <= c->nchild; i++) {
@@ -365,9 +505,15 @@ static void conn_close(struct conn *c, const char *why)
 	P.nconns--;
 	metrics.conns_open--;
 	metrics.conns_closed++;
+	free(c->child);
 	free(c);
 	if (P.lw.active == false && P.lw.fd >= 0 && !reactor_timer_pending(&P.accept_retry))
 		reactor_timer_set_in(P.r, &P.accept_retry, 0);
+}
+
+static void conn_close(struct conn *c, const char *why)
+{
+	conn_close_how(c, why, false);
 }
 
 void proto_kick(struct conn *c, const char *why)
@@ -378,7 +524,7 @@ void proto_kick(struct conn *c, const char *why)
 
 const char *proto_peer(const struct conn *c)
 {
-	return c->peer;
+	return PEER(c);
 }
 
 /* ---- messages --------------------------------------------------------------------- */
@@ -402,7 +548,7 @@ static bool name_ok(struct conn *c, struct xmon_str s, const char *what)
 	if (s.len <= P.cfg.max_string)
 		return true;
 	metrics.proto_err[PERR_STRING_LIMIT]++;
-	log_warn("connection %s: %s of %u bytes, over the limit of %zu", c->peer, what, (unsigned)s.len,
+	log_warn("connection %s: %s of %u bytes, over the limit of %zu", PEER(c), what, (unsigned)s.len,
 		 P.cfg.max_string);
 	return false;
 }
@@ -413,7 +559,7 @@ static struct xmon_str cut_message(struct conn *c, struct xmon_str m)
 		return m;
 	metrics.proto_err[PERR_MESSAGE_TRUNCATED]++;
 	if (!c->truncated_logged)
-		log_warn("connection %s: alert message of %u bytes cut to the limit of %zu", c->peer,
+		log_warn("connection %s: alert message of %u bytes cut to the limit of %zu", PEER(c),
 			 (unsigned)m.len, P.cfg.max_string);
 	c->truncated_logged = true;
 	m.len = (uint16_t)P.cfg.max_string;
@@ -431,11 +577,12 @@ static int on_logon(struct conn *c, const struct xmon_msg *m)
 		return -1;
 	c->logged_on = true;
 	c->interval_ns = iv * LULL_NSEC_PER_SEC;
-	log_info("logon from %s: %.*s (%.*s), heartbeat every %" PRId64 " s", c->peer, (int)m->app_instance.len,
+	log_info("logon from %s: %.*s (%.*s), heartbeat every %" PRId64 " s", PEER(c), (int)m->app_instance.len,
 		 m->app_instance.p, (int)m->app_type.len, m->app_type.p, iv);
 	send_heartbeat(c);
-	reactor_timer_set_in(P.r, &c->hb, c->interval_ns);
-	arm_status_deadline(c);
+	c->last_status = time_mono_ns();
+	c->next_hb = grain_up(c->last_status + c->interval_ns);
+	arm(c);
 	store_logon(c->parent, c, true);
 	return 0;
 }
@@ -456,9 +603,11 @@ static int add_child(struct conn *c, struct instance *in)
 		return 0;
 	if (c->nchild == MAX_CHILDREN) {
 		metrics.proto_err[PERR_CHILD_LIMIT]++;
-		log_warn("connection %s: more than %d child logons", c->peer, MAX_CHILDREN);
+		log_warn("connection %s: more than %d child logons", PEER(c), MAX_CHILDREN);
 		return -1;
 	}
+	if (!c->child && !(c->child = malloc(MAX_CHILDREN * sizeof(*c->child))))
+		return -1;
 	c->child[c->nchild++] = in;
 	return 0;
 }
@@ -501,7 +650,7 @@ static int on_message(struct conn *c, const struct xmon_msg *m)
 		store_logon(in, c, in == c->parent);
 		return 0;
 	case XMON_STATUS:
-		arm_status_deadline(c);
+		c->last_status = time_mono_ns();  /* the timer sees it when due */
 		return 0;
 	case XMON_CREATE_CHILD:
 	case XMON_UPDATE_CHILD:
@@ -533,45 +682,55 @@ static int on_message(struct conn *c, const struct xmon_msg *m)
 
 static void conn_read(struct conn *c)
 {
-	uint8_t buf[16384];
+	uint8_t buf[READ_SIZE];  /* the one read buffer: connections keep only cut messages */
 	size_t budget = READ_BUDGET;
+	struct xmon_msg m;
+	char err[96];
 
 	while (budget > 0) {
 		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-		size_t off = 0;
+		const uint8_t *p = buf;
+		size_t left;
+		int k;
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
+				break;
 			conn_close(c, strerror(errno));
 			return;
 		}
 		if (n == 0) {
-			conn_close(c, c->parser.len ? "end of stream inside a message" : "end of stream");
+			conn_close_how(c, c->rd.len ? "end of stream inside a message" : "end of stream", true);
 			return;
 		}
 		metrics.bytes_in += (uint64_t)n;
 		budget -= (size_t)n < budget ? (size_t)n : budget;
-		while (off < (size_t)n) {
-			struct xmon_msg m;
-			int k;
-
-			off += xmon_parser_feed(&c->parser, buf + off, (size_t)n - off);
-			while ((k = xmon_parser_next(&c->parser, &m)) == 1)
-				if (on_message(c, &m) < 0) {
-					conn_close(c, "refused (see above)");
-					return;
-				}
-			if (k < 0) {
-				metrics.proto_err[classify(c->parser.error)]++;
-				log_warn("connection %s: protocol error: %s", c->peer, c->parser.error);
-				conn_close(c, "protocol error");
+		left = (size_t)n;
+		while ((k = xmon_reader_next(&c->rd, &p, &left, &m, err, sizeof(err))) == 1)
+			if (on_message(c, &m) < 0) {
+				conn_close(c, "refused (see above)");
 				return;
 			}
+		if (k == -ENOMEM) {
+			conn_close(c, err);
+			return;
 		}
+		if (k < 0) {
+			metrics.proto_err[classify(err)]++;
+			log_warn("connection %s: protocol error: %s", PEER(c), err);
+			conn_close(c, "protocol error");
+			return;
+		}
+		/* A short read emptied the socket: no second recv() just to
+		 * hear EAGAIN (the watch is level-triggered: more bytes or the
+		 * end of the stream wake us again). */
+		if ((size_t)n < sizeof(buf))
+			break;
 	}
+	if (c->nq)
+		notices_check(c, true, false);  /* the peer spoke: what it acknowledged, it has */
 }
 
 static void conn_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev)
@@ -630,26 +789,22 @@ static void accept_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev)
 			close(fd);
 			continue;
 		}
-		/* not calloc: the parser's 16 KB buffer stays untouched (and
-		 * out of the RSS) until bytes arrive */
-		c = malloc(sizeof(*c));
+		c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
 			continue;
 		}
-		memset(c, 0, offsetof(struct conn, parser));
 		c->fd = fd;
-		addr_str(&ss, c->peer, sizeof(c->peer));
-		snprintf(c->who, sizeof(c->who), "client %s", c->peer);
-		xmon_parser_init(&c->parser, XMON_FROM_CLIENT);
-		reactor_timer_init(&c->hb, hb_cb);
-		reactor_timer_init(&c->deadline, deadline_cb);
+		memcpy(c->who, WHO_PREFIX, sizeof(WHO_PREFIX) - 1);
+		addr_str(&ss, PEER(c), sizeof(c->who) - (sizeof(WHO_PREFIX) - 1));
+		xmon_reader_init(&c->rd, XMON_FROM_CLIENT);
+		reactor_timer_init(&c->t, timer_cb);
 		if (reactor_watch_add(P.r, &c->w, fd, EPOLLIN, conn_cb) < 0) {
 			close(fd);
 			free(c);
 			continue;
 		}
-		reactor_timer_set_in(P.r, &c->deadline, P.cfg.logon_timeout_ns);
+		reactor_timer_set_in(P.r, &c->t, P.cfg.logon_timeout_ns);
 		c->next = P.head;
 		if (P.head)
 			P.head->prev = c;

@@ -804,14 +804,29 @@ static void arm_prune(void);
 
 void store_deliver(struct instance *in)
 {
-	while (in->notify_head && in->conn) {
-		struct alert *a = in->notify_head;
+	for (struct alert *a = in->notify_head; a && in->conn; a = a->nnext) {
 		bool parent_form = a->form == FORM_PARENT && in->parent && a->id >= 0;
 
+		if (a->notify_sent)
+			continue;  /* in flight: the connection reports (store_notice_done) */
 		if (!S.cfg.notify || S.cfg.notify(in->conn, a, parent_form) < 0)
 			return;
+		a->notify_sent = true;
+	}
+}
+
+void store_notice_done(uint64_t key, struct conn *c, bool delivered)
+{
+	struct alert *a = store_alert_by_key(key);
+
+	if (!a || !a->notify_pending || !a->notify_sent)
+		return;
+	a->notify_sent = false;
+	if (delivered) {
 		rec_notified(a->key, time_real_ns(), cs("xmond"));
 		commit();
+	} else if (a->inst->conn && a->inst->conn != c) {
+		store_deliver(a->inst);
 	}
 }
 

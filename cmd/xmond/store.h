@@ -69,6 +69,7 @@ struct alert {
 	int64_t id;                           /* -1 when the text is not decimal */
 	uint8_t form, binnable, state;
 	bool notify_pending;
+	bool notify_sent;                     /* its notice is in flight on the connection */
 	char *msg;                            /* the newest message, owned by its history event */
 	int64_t created, updated, closed;     /* CLOCK_REALTIME ns */
 	struct hist_ev *hist;
@@ -83,7 +84,8 @@ struct store_config {
 	unsigned compact_factor;   /* journal > factor x live state: compact */
 	uint64_t compact_min;      /* ... and > this many bytes */
 	/* Hand a binned notice to the connection. Returns 0 when it is on
-	 * its way (the notice is then marked delivered), <0 to keep it. */
+	 * its way: the connection then calls store_notice_done() once it
+	 * knows the peer has it, or that it may not; <0 to keep it queued. */
 	int (*notify)(struct conn *c, const struct alert *a, bool parent_form);
 	/* The store replaced `old` (newest connection wins): close it. */
 	void (*kick)(struct conn *old, const char *why);
@@ -126,6 +128,11 @@ void store_logon(struct instance *in, struct conn *c, bool parent);
 /* Try again to deliver queued binned notices of `in` (its connection's
  * output buffer has room again). */
 void store_deliver(struct instance *in);
+
+/* The notice of alert `key`, handed to connection c, was delivered (it is
+ * recorded so), or c died before it surely was: it stays pending and goes
+ * to the instance's next connection (or its current one, if not c). */
+void store_notice_done(uint64_t key, struct conn *c, bool delivered);
 
 /* Connection c, current for `in`, has lasted one heartbeat interval. */
 void store_steady(struct instance *in, struct conn *c);

@@ -2,9 +2,11 @@
  *
  * Encoders for every message in both directions, and one streaming,
  * I/O-free parser per direction: feed it bytes as they arrive, take
- * messages out, or get a precise error. No allocation; buffers are
- * bounded by XMON_MSG_MAX. All integers on the wire are big-endian; a
- * string is a 16-bit length and that many bytes.
+ * messages out, or get a precise error. Buffers are bounded by
+ * XMON_MSG_MAX. The parser allocates nothing; the reader (for servers
+ * with many connections) allocates only while it holds a message cut
+ * short. All integers on the wire are big-endian; a string is a 16-bit
+ * length and that many bytes.
  */
 #ifndef LULL_XMON_WIRE_H
 #define LULL_XMON_WIRE_H
@@ -117,6 +119,39 @@ size_t xmon_parser_feed(struct xmon_parser *p, const void *data, size_t n);
  * from the server, ...) or -EMSGSIZE (message longer than XMON_MSG_MAX)
  * with p->error set; errors are sticky. */
 int xmon_parser_next(struct xmon_parser *p, struct xmon_msg *m);
+
+/* Reader: the same parsing for a server holding thousands of mostly idle
+ * connections, without a buffer of its own. The caller reads into one
+ * buffer shared by all its connections and hands each connection's bytes
+ * to that connection's reader; whole messages are decoded in place, and
+ * only the bytes of a message cut short by the end of the read are kept,
+ * in a heap buffer sized to them (at most XMON_MSG_MAX) that is freed
+ * once the message is whole. An idle reader is these 16 bytes. */
+struct xmon_reader {
+	uint8_t *part;             /* bytes of a message cut short; NULL when none */
+	uint16_t len, cap;         /* bytes held (0: none), size of part */
+	uint8_t dir;               /* enum xmon_dir */
+	uint8_t logged_on;         /* FROM_CLIENT: the logon was parsed */
+	uint8_t failed;            /* errno of the sticky error, 0 */
+};
+
+void xmon_reader_init(struct xmon_reader *r, enum xmon_dir dir);
+
+/* Release what the reader holds (a message cut short); it may be used
+ * again after xmon_reader_init(). */
+void xmon_reader_free(struct xmon_reader *r);
+
+/* Take the next whole message from the bytes held by earlier calls
+ * followed by the *n bytes at *data; *data and *n move past the bytes
+ * used. Returns 1 with *m filled: its strings point into *data's memory
+ * or into the reader, valid until the next call on r (and while the
+ * caller's buffer holds the bytes). Returns 0 when *n is 0 or the rest is
+ * a message cut short, which the reader copies (so *n is 0 then: the
+ * caller's buffer may be reused). Errors as xmon_parser_next() (and
+ * -ENOMEM), sticky, with the reason written to err (errlen bytes, may be
+ * NULL). Call it until it returns 0 or an error. */
+int xmon_reader_next(struct xmon_reader *r, const uint8_t **data, size_t *n, struct xmon_msg *m, char *err,
+		     size_t errlen);
 
 /* Convenience for literals: XMON_S("abc"). */
 #define XMON_S(lit) ((struct xmon_str){ (lit), (uint16_t)(sizeof(lit) - 1) })

@@ -259,6 +259,27 @@ XLISTEN=127.0.0.1:$PPORT xmond_start main3 "$TMP/state" --down-grace 1s --logon-
 MAINPID=$XPID
 peer heartbeat "$TMP/main3.log"
 
+# ---- 7b'. binned notices taken by a dying connection ------------------------------
+# a notice counts as delivered once the peer acknowledged it and spoke again;
+# one written to a connection that is reset or replaced first goes out again
+peer notice
+# ... and across a crash: xmond killed while the notice is unacknowledged by
+# the client: it is still pending after the restart, and goes out
+MAIN3=(MAINPID=$MAINPID PPORT=$PPORT HPORT=$HPORT)
+xmond_start notice "$TMP/state-notice"
+python3 "$PEER" notice_hold $PPORT $HPORT n9 > "$TMP/hold.out" 2>&1 &
+HOLDPID=$!
+wait_for "notice handed to the held connection" 10 grep -q "^binned" "$TMP/hold.out"
+nkey=$(sed -n 's/^binned //p' "$TMP/hold.out")
+is "$(jget "$(api /api/alerts/$nkey)" 'j["notice_pending"]')" "True" "notice written, the client silent since: pending"
+kill9 $XPID
+kill $HOLDPID; wait $HOLDPID 2> /dev/null
+XLISTEN=127.0.0.1:$PPORT xmond_start notice2 "$TMP/state-notice"
+is "$(jget "$(api /api/alerts/$nkey)" 'j["notice_pending"]')" "True" "  after kill -9 and a restart: still pending"
+peer notice_get n9
+kill9 $XPID
+eval "${MAIN3[*]}"
+
 # ---- 7c. /metrics ------------------------------------------------------------------
 api /metrics > "$TMP/metrics"
 mfail=0

@@ -12,6 +12,11 @@ Checks:
   frames DOC          section 5 frames byte for byte: answers and API state
   bad LOG             wrong magic/version, unknown type, cut frames, limits
   limit LOG           10 000 open alerts on one instance, the next refused
+  notice              binned notices taken by a dying connection are sent again
+  notice_hold INST    log on as INST, raise binnable id 9, bin it, never read:
+                      prints "binned KEY", then holds the connection
+  notice_get INST     log on as INST: ok when the heartbeat and the notice of
+                      id 9 come, and it is then recorded delivered
   load SEED           50 clients creating/updating/clearing until killed
   compare BEFORE AFTER   two GET /api/alerts?state=all answers: nothing lost
   api PATH            print a GET answer (JSON) for the shell
@@ -111,10 +116,14 @@ def connect():
 
 
 def recv_exact(s, n, secs=5):
+    """n bytes, or fewer when the peer closes or secs pass."""
     s.settimeout(secs)
     b = b""
     while len(b) < n:
-        c = s.recv(n - len(b))
+        try:
+            c = s.recv(n - len(b))
+        except (socket.timeout, ConnectionResetError):
+            break
         if not c:
             break
         b += c
@@ -338,6 +347,100 @@ def check_limit(logpath):
     s.close()
 
 
+def notice_state(key):
+    st, h = api("/api/alerts/%s" % key)
+    return h.get("notice_pending"), [e["event"] for e in h.get("history", [])]
+
+
+def check_notice():
+    """A binned notice written to a connection that dies before the peer
+    surely has it stays pending and goes to the instance's next connection."""
+    binned = lambda i: struct.pack(">iq", 1, i)
+    # 1. the peer's kernel takes the notice, the peer never reads it and
+    #    resets the connection (closing with unread bytes sends a RST)
+    s = connect()
+    s.sendall(logon("h", 10, "notice.t", "n1"))
+    recv_exact(s, 4)
+    s.sendall(create(5, 1, "bin me"))
+    a = wait(lambda: find("n1", "5", "open"))
+    st, _ = api("/api/alerts/%s/bin" % a["key"], "POST")
+    time.sleep(0.3)  # the 12 bytes reach the peer's receive buffer, unread
+    pend, ev = notice_state(a["key"])
+    out(st == 200 and pend is True and "notified" not in ev,
+        "notice: written but the peer has not spoken since: still pending (%s, %s)" % (pend, ",".join(ev)))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    wait(lambda: [i for i in api("/api/instances")[1]["instances"] if i["instance"] == "n1" and i["state"] == "down"])
+    pend, ev = notice_state(a["key"])
+    out(pend is True and "notified" not in ev,
+        "notice: the connection was reset with the notice unread: it stays pending (%s, %s)" % (pend, ",".join(ev)))
+    s = connect()
+    s.sendall(logon("h", 10, "notice.t", "n1"))
+    got = recv_exact(s, 16)
+    out(got == b"\0\0\0\0" + binned(5), "notice: the next connection gets the heartbeat and the notice again (%s)" % got.hex())
+    s.sendall(status())
+    ok = wait(lambda: notice_state(a["key"])[0] is False)
+    pend, ev = notice_state(a["key"])
+    out(ok and ev.count("notified") == 1,
+        "notice: once the peer spoke after it, it is recorded delivered, once (%s, %s)" % (pend, ",".join(ev)))
+    s.close()
+    # 2. xmond closes the connection holding the notice: a newer connection
+    #    of the same instance replaces it before the peer answered
+    s1 = connect()
+    s1.sendall(logon("h", 10, "notice.t", "n2"))
+    recv_exact(s1, 4)
+    s1.sendall(create(6, 1, "bin me too"))
+    a = wait(lambda: find("n2", "6", "open"))
+    api("/api/alerts/%s/bin" % a["key"], "POST")
+    time.sleep(0.3)
+    s2 = connect()
+    s2.sendall(logon("h", 10, "notice.t", "n2"))
+    got = recv_exact(s2, 16)
+    out(got == b"\0\0\0\0" + binned(6),
+        "notice: a newer connection replaces the one the notice went to: it gets the notice again (%s)" % got.hex())
+    s2.sendall(status())
+    ok = wait(lambda: notice_state(a["key"])[0] is False)
+    out(ok and notice_state(a["key"])[1].count("notified") == 1, "notice: and it is recorded delivered once")
+    s1.close()
+    s2.close()
+    # 3. a peer that reads and answers: delivered at its next message
+    s = connect()
+    s.sendall(logon("h", 10, "notice.t", "n3"))
+    recv_exact(s, 4)
+    s.sendall(create(7, 1, "bin me three"))
+    a = wait(lambda: find("n3", "7", "open"))
+    api("/api/alerts/%s/bin" % a["key"], "POST")
+    got = recv_exact(s, 12)
+    s.sendall(status())
+    ok = wait(lambda: notice_state(a["key"])[0] is False)
+    out(got == binned(7) and ok, "notice: read and answered on a live connection: delivered")
+    s.close()
+
+
+def notice_hold(inst):
+    s = connect()
+    s.sendall(logon("h", 10, "notice.t", inst))
+    recv_exact(s, 4)
+    s.sendall(create(9, 1, "bin me across a restart"))
+    a = wait(lambda: find(inst, "9", "open"))
+    api("/api/alerts/%s/bin" % a["key"], "POST")
+    print("binned %s" % a["key"], flush=True)
+    time.sleep(600)
+
+
+def notice_get(inst):
+    s = connect()
+    s.sendall(logon("h", 10, "notice.t", inst))
+    got = recv_exact(s, 16)
+    out(got == b"\0\0\0\0" + struct.pack(">iq", 1, 9),
+        "notice: after the restart, the next connection gets the notice (%s)" % got.hex())
+    s.sendall(status())
+    a = find(inst, "9")
+    ok = wait(lambda: notice_state(a["key"])[0] is False)
+    out(ok and notice_state(a["key"])[1].count("notified") == 1, "notice: then it is recorded delivered, once")
+    s.close()
+
+
 def check_heartbeat(logpath):
     """Interval 1 s: heartbeats at once and every second; no status updates
     for two intervals: closed, instance down."""
@@ -509,6 +612,12 @@ def main():
         check_limit(sys.argv[4])
     elif cmd == "idle":
         idle(int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), sys.argv[7])
+    elif cmd == "notice":
+        check_notice()
+    elif cmd == "notice_hold":
+        notice_hold(sys.argv[4])
+    elif cmd == "notice_get":
+        notice_get(sys.argv[4])
     elif cmd == "heartbeat":
         check_heartbeat(sys.argv[4])
     elif cmd == "load":

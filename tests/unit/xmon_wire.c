@@ -161,7 +161,7 @@ static ssize_t enc_msg(enum xmon_dir dir, const struct xmon_msg *m, uint8_t *buf
 
 /* ---- the stream driver -------------------------------------------------- */
 
-enum { WHOLE, BYTES, SPLITS };
+enum { WHOLE, BYTES, SPLITS, READER };  /* READER + mode: the same through xmon_reader */
 
 struct run_result {
 	int r;            /* the last xmon_parser_next() result; -1000: stuck */
@@ -173,6 +173,73 @@ struct run_result {
 };
 
 static struct xmon_parser P;
+static struct xmon_reader R;
+static uint8_t chunk[70000];   /* the reader's input, scribbled over after each read */
+
+static int view_ok(const struct xmon_str *s, const uint8_t *lo, size_t n)
+{
+	return (const uint8_t *)s->p >= lo && (const uint8_t *)s->p + s->len <= lo + n;
+}
+
+/* The same as run() below, through the reader: each piece is copied into
+ * chunk[] as a read would, drained, then chunk[] is scribbled over, so a
+ * message kept from an earlier piece must have been copied; every string
+ * must point into the piece or the reader's own bytes; an idle reader
+ * holds no buffer. */
+static void run_reader(enum xmon_dir dir, const uint8_t *b, size_t n, int mode, const struct xmon_msg *want,
+		       size_t nwant, struct run_result *res)
+{
+	static const size_t scale[] = { 2, 9, 300, 70000 };
+	struct xmon_msg m;
+	size_t off = 0;
+	int r = 0;
+
+	xmon_reader_init(&R, dir);
+	while (off < n) {
+		size_t ask = n - off, left;
+		const uint8_t *p = chunk;
+
+		if (mode == BYTES && ask > 1)
+			ask = 1;
+		if (mode == SPLITS) {
+			size_t c = 1 + rnd() % scale[rnd() % 4];
+
+			ask = ask < c ? ask : c;
+		}
+		if (ask > sizeof(chunk))
+			ask = sizeof(chunk);  /* a read is at most the buffer */
+		memcpy(chunk, b + off, ask);
+		off += ask;
+		left = ask;
+		while ((r = xmon_reader_next(&R, &p, &left, &m, res->error, sizeof(res->error))) == 1) {
+			const struct xmon_str *s[] = { &m.hostname, &m.app_type, &m.app_instance, &m.details,
+						       &m.alert_id_text, &m.message, &m.json };
+
+			for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+				if (s[i]->len && !view_ok(s[i], chunk, ask) && !(R.part && view_ok(s[i], R.part, R.cap)))
+					res->bad_view = 1;
+			if (want && res->bad == SIZE_MAX && (res->nmsgs >= nwant || !msg_eq(&want[res->nmsgs], &m))) {
+				res->bad = res->nmsgs;
+				diag_msg("got", &m);
+				if (res->nmsgs < nwant)
+					diag_msg("want", &want[res->nmsgs]);
+			}
+			res->nmsgs++;
+		}
+		if (r < 0)
+			break;
+		if (left != 0) {
+			r = -1000;  /* 0 must mean every byte was taken */
+			break;
+		}
+		memset(chunk, 0xa5, ask);
+	}
+	if (r == 0 && R.len == 0 && R.part)
+		r = -1001;  /* a whole stream parsed, yet a buffer held */
+	res->r = r;
+	res->left = R.len;
+	xmon_reader_free(&R);
+}
 
 /* Feed b[0..n) to a fresh parser: whole (as much as it takes), one byte at
  * a time, or in random pieces with random pauses in draining; check every
@@ -187,6 +254,10 @@ static void run(enum xmon_dir dir, const uint8_t *b, size_t n, int mode, const s
 
 	memset(res, 0, sizeof(*res));
 	res->bad = SIZE_MAX;
+	if (mode >= READER) {
+		run_reader(dir, b, n, mode - READER, want, nwant, res);
+		return;
+	}
 	xmon_parser_init(&P, dir);
 	for (;;) {
 		size_t ask = n - off, took;
@@ -237,11 +308,13 @@ static void run(enum xmon_dir dir, const uint8_t *b, size_t n, int mode, const s
 static void check_stream(const char *name, enum xmon_dir dir, const uint8_t *b, size_t n,
 			 const struct xmon_msg *want, size_t nwant, int splits)
 {
-	static const char *const mode_name[] = { "fed whole", "fed byte by byte", "fed in random splits" };
+	static const char *const mode_name[] = { "fed whole", "fed byte by byte", "fed in random splits",
+						 "reader, read whole", "reader, read byte by byte",
+						 "reader, read in random splits" };
 	struct run_result res;
 
-	for (int mode = WHOLE; mode <= SPLITS; mode++) {
-		int good = 1, tries = mode == SPLITS ? splits : 1;
+	for (int mode = WHOLE; mode <= READER + SPLITS; mode++) {
+		int good = 1, tries = mode % READER == SPLITS ? splits : 1;
 
 		for (int t = 0; t < tries && good; t++) {
 			run(dir, b, n, mode, want, nwant, &res);
@@ -974,6 +1047,66 @@ static void test_encoder_bounds(void)
 	}
 }
 
+/* The reader's own promises: what it holds and when, errors the moment
+ * they can be seen, stickiness. */
+static void test_reader(void)
+{
+	static uint8_t buf[256];
+	struct xmon_reader r;
+	struct xmon_msg m;
+	const uint8_t *p;
+	size_t n, nlogon;
+	char err[96] = "";
+	uint8_t big[16];
+
+	ok(sizeof(struct xmon_reader) <= 16, "an idle reader is %zu bytes (at most 16)", sizeof(struct xmon_reader));
+	nlogon = (size_t)xmon_enc_logon(buf, sizeof(buf), XMON_S("h"), 0, XMON_S("t"), XMON_S("i"));
+	xmon_reader_init(&r, XMON_FROM_CLIENT);
+	p = buf;
+	n = 10;
+	is_int(xmon_reader_next(&r, &p, &n, &m, err, sizeof(err)), 0, "a logon cut after 10 bytes: need more");
+	ok(n == 0 && p == buf + 10 && r.len == 10 && r.part != NULL, "  the 10 bytes are taken and held (%u)", r.len);
+	n = nlogon - 10 + 4;
+	memcpy(buf + nlogon, "\x00\x00\x00\x01", 4);  /* and the start of a status update */
+	is_int(xmon_reader_next(&r, &p, &n, &m, err, sizeof(err)), 1, "the rest arrives: the logon");
+	ok(m.type == XMON_LOGON && m.app_type.len == 1 && m.app_type.p[0] == 't' && n == 4 && p == buf + nlogon,
+	   "  whole, and the bytes after it are left to the caller (%zu)", n);
+	is_int(xmon_reader_next(&r, &p, &n, &m, err, sizeof(err)), 0, "a status update cut after its type: need more");
+	ok(r.len == 4 && n == 0, "  its 4 bytes held");
+	xmon_reader_free(&r);
+	ok(r.part == NULL && r.len == 0, "xmon_reader_free releases them");
+
+	/* whole messages leave nothing held */
+	xmon_reader_init(&r, XMON_FROM_CLIENT);
+	p = buf;
+	n = nlogon;
+	is_int(xmon_reader_next(&r, &p, &n, &m, err, sizeof(err)), 1, "a whole logon in one read");
+	is_int(xmon_reader_next(&r, &p, &n, &m, err, sizeof(err)), 0, "  then need more");
+	ok(r.part == NULL && r.len == 0, "  and no buffer is held");
+
+	/* a message that would pass XMON_MSG_MAX: the moment its length is in */
+	memcpy(big, "\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x01\x00\xff\xff", 15);
+	p = big;
+	n = 14;
+	is_int(xmon_reader_next(&r, &p, &n, &m, err, sizeof(err)), 0, "a create cut before its message length");
+	n = 1;
+	is_int(xmon_reader_next(&r, &p, &n, &m, err, sizeof(err)), -EMSGSIZE,
+	       "its length byte arrives: -EMSGSIZE at once");
+	ok(strstr(err, "longer than 16384 bytes") != NULL, "  with the reason (%s)", err);
+	p = buf;
+	n = nlogon;
+	is_int(xmon_reader_next(&r, &p, &n, &m, err, sizeof(err)), -EMSGSIZE, "  sticky");
+	xmon_reader_free(&r);
+
+	xmon_reader_init(&r, XMON_FROM_CLIENT);
+	p = (const uint8_t *)"GET / HTTP/1.1\r\n";
+	n = 16;
+	is_int(xmon_reader_next(&r, &p, &n, &m, err, sizeof(err)), -EPROTO, "an HTTP request: -EPROTO");
+	is_str(err, "bad magic 0x4745", "  bad magic, as the parser says");
+	ok(r.part == NULL, "  nothing held");
+	xmon_reader_free(&r);
+}
+
 static void test_long_stream_from_client(void)
 {
 	long_stream(XMON_FROM_CLIENT);
@@ -992,6 +1125,7 @@ int main(int argc, char **argv)
 		TAP_TEST(test_long_stream_from_client),
 		TAP_TEST(test_long_stream_from_server),
 		TAP_TEST(test_errors),
+		TAP_TEST(test_reader),
 		TAP_TEST(test_encoder_bounds),
 	};
 	const char *seed = getenv("LULL_SEED");

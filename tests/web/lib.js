@@ -151,6 +151,25 @@ class Agent {
 	kill() { this.p.kill('SIGKILL'); }
 }
 
+// Fill x with `total` open alerts from `instances` agents over four app
+// types (host-000 ... on echod, ternfs-shard, ternfs-cdc, backup in turn),
+// each raising its share; resolves with the agents, still logged on.
+const FILL_APPS = ['echod', 'ternfs-shard', 'ternfs-cdc', 'backup'];
+async function fillAlerts(x, total, instances) {
+	const agents = [];
+	for (let i = 0; i < instances; i++)
+		agents.push(new Agent(x, FILL_APPS[i % 4], 'host-' + String(i).padStart(3, '0'), ['--limit', String(total + 1000)]));
+	await until(instances + ' agents up', 15000, async () =>
+		instancesOf(await getJSON(x, '/api/instances')).filter((i) => i.state === 'up').length === instances);
+	const per = Math.ceil(total / instances);
+	await Promise.all(agents.map(async (a, k) => {
+		for (let i = 0; i < per && k * per + i < total; i++)
+			await a.say('raise 0 disk ' + (i % 97) + ' on volume ' + k + '/' + i + ' is ' + (80 + (i % 20)) + '% full');
+	}));
+	await until(total + ' open alerts', 60000, async () => (await getJSON(x, '/api/alerts?limit=1')).total >= total);
+	return agents;
+}
+
 async function alertByKey(x, key) { return getJSON(x, '/api/alerts/' + encodeURIComponent(key)); }
 const stateOf = (a) => (a.alert ? a.alert.state : a.state);
 
@@ -160,5 +179,5 @@ for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => process
 
 module.exports = {
 	BUILD, XMOND, XMONCTL, XMONRAISE, CHROMIUM, TMP, sleep, until, track, freePort, Xmond, req, getJSON,
-	alertsOf, instancesOf, xmonctl, raise, keyOf, Agent, alertByKey, stateOf,
+	alertsOf, instancesOf, xmonctl, raise, keyOf, Agent, alertByKey, stateOf, fillAlerts, FILL_APPS,
 };

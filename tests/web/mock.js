@@ -97,10 +97,21 @@ http.createServer(async (req, res) => {
 	}
 	if (p === '/api/session') return send(res, 200, { csrf: CSRF, auth: false });
 	if (p === '/api/alerts' && req.method === 'GET') {
-		const st = u.searchParams.get('state');
-		return send(res, 200, { alerts: [...alerts.values()].filter((a) => st === 'all' || a.state === 'open').map(pub) });
+		// as xmond: open ones newest first, then (state=all) the closed ones;
+		// app_type= and instance= exact, limit= the first N, total all
+		const sp = u.searchParams, st = sp.get('state') || 'open';
+		const want = (a) => (st === 'all' || a.state === st || (st === 'closed' && a.state !== 'open')) &&
+			(!sp.has('app_type') || a.app_type === sp.get('app_type')) && (!sp.has('instance') || a.instance === sp.get('instance'));
+		const all = [...alerts.values()].reverse();
+		const hits = [...all.filter((a) => a.state === 'open'), ...all.filter((a) => a.state !== 'open')].filter(want);
+		const out = hits.slice(0, sp.has('limit') ? +sp.get('limit') : hits.length).map(pub);
+		return send(res, 200, { alerts: out, count: out.length, total: hits.length });
 	}
-	if (p === '/api/instances') return send(res, 200, { instances: [...instances.values()] });
+	if (p === '/api/instances') {
+		const open = new Map();
+		for (const a of alerts.values()) if (a.state === 'open') open.set(a.app_type + '\0' + a.instance, (open.get(a.app_type + '\0' + a.instance) || 0) + 1);
+		return send(res, 200, { instances: [...instances.entries()].map(([k, i]) => Object.assign({}, i, { open_alerts: open.get(k) || 0 })) });
+	}
 	let m;
 	if ((m = /^\/api\/alerts\/([^/]+)$/.exec(p)) && req.method === 'GET') {
 		const a = alerts.get(decodeURIComponent(m[1]));

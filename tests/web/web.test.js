@@ -14,7 +14,7 @@ const path = require('path');
 const { chromium } = require('playwright-core');
 const {
 	BUILD, XMONRAISE, CHROMIUM, sleep, until, Xmond, req, getJSON, alertsOf, instancesOf, xmonctl, raise, keyOf,
-	Agent, alertByKey, stateOf,
+	Agent, alertByKey, stateOf, fillAlerts,
 } = require('./lib.js');
 const ART = path.join(BUILD, 'test-artifacts');
 
@@ -127,6 +127,8 @@ async function run(x, browser) {
 	ok(await page.isVisible(rowSel(key1)), 'its row carries the API key ' + key1);
 	ok(await page.evaluate(() => window.__sameDocument === true), 'no reload happened');
 	is(await page.textContent(rowSel(key1) + ' .age') !== null, true, 'the row shows an age');
+	// (the title follows within 250 ms: it is written at most that often)
+	await page.waitForFunction(() => /webtest 1/.test(document.title), null, { timeout: 2000 }).catch(() => {});
 	ok(/webtest 1/.test(await page.title()), 'the title counts per app type: ' + (await page.title()));
 
 	// a daemon already logged on (lull's agent): from the raise call to the
@@ -278,6 +280,7 @@ async function run(x, browser) {
 	await screenshots(browser);
 	await bearer(browser);
 	await many(browser);
+	await tenThousand(browser);
 }
 
 // Read /api/events for `ms` with Last-Event-ID `last` (undefined: none):
@@ -363,6 +366,93 @@ async function many(browser) {
 		await p.context().close();
 	} finally {
 		agent.kill();
+		await z.stop();
+	}
+}
+
+// 10 000 open alerts: the page renders them (every one counted in the
+// title and the group headers, each group's newest first and in view),
+// an event changes one row and leaves every other row element as it was,
+// and the recent list stays bounded however many alerts close.
+async function tenThousand(browser) {
+	const N = 10000;
+	const z = new Xmond('huge');
+	await z.start(['--max-alerts', String(N)]);
+	let agents = [];
+	try {
+		agents = await fillAlerts(z, N, 20);
+		const p = await newPage(browser, null);
+		const t0 = Date.now();
+		await p.goto(z.url + '/');
+		await p.waitForSelector('#groups li.alert', { timeout: 20000 });
+		const first = Date.now() - t0;
+		await p.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 30000 });
+		await p.evaluate(() => { window.__sameDocument = true; });
+		const t = await p.evaluate(() => ({ first: window.xmon.firstRowsAt, all: window.xmon.loadedAt, preview: window.xmon.previewAt || 0 }));
+		diag(`${N} alerts: first rows ${first} ms after goto (page clock ${t.first.toFixed(0)} ms, preview ${t.preview.toFixed(0)} ms), ` +
+			`every alert placed ${t.all.toFixed(0)} ms; load ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+		ok(first < 10000, N + ' alerts: first rows in ' + first + ' ms (goal 1 s; asserted loosely)');
+		await p.waitForFunction((n) => document.title.startsWith('(' + n + ')'), N, { timeout: 2000 }).catch(() => {});
+		const title = await p.title();
+		const per = N / 4;
+		is(title, '(' + N + ') backup ' + per + ' · echod ' + per + ' · ternfs-cdc ' + per + ' · ternfs-shard ' + per + ' — xmon',
+			'the title counts all ' + N + ' per app type');
+		is(await p.textContent('#open-count'), '(' + N + ')', 'the open count says ' + N);
+		const counts = await p.$$eval('#groups .inst-h .count', (cs) => cs.map((c) => c.textContent));
+		is([counts.length, counts.filter((c) => c === '(500)').length], [20, 20], '20 instance groups, each counting its 500');
+		is(await p.evaluate(() => window.xmon.state.open.size), N, 'every alert is in the page\'s state');
+		const rows = await p.$$eval('#groups li.alert', (ls) => ls.length);
+		ok(rows >= 100 && rows <= 2000, 'rows built only near the viewport: ' + rows + ' (not ' + N + ')');
+		// the first group on the page (backup / host-003): its newest alert
+		// is its first row, in view
+		const [app, inst] = await p.$eval('#groups .inst', (d) => [d.closest('.app').querySelector('.app-name').textContent, d.querySelector('.inst-name').textContent]);
+		is([app, inst], ['backup', 'host-003'], 'groups sorted: backup / host-003 first');
+		const newest = alertsOf(await getJSON(z, '/api/alerts?app_type=backup&instance=host-003&limit=1'))[0];
+		is(await p.getAttribute('#groups .inst li.alert', 'data-key'), String(newest.key), 'its newest alert is its first row');
+		ok(await p.$eval(rowSel(newest.key), (r) => { const b = r.getBoundingClientRect(); return b.top >= 0 && b.bottom <= innerHeight; }), 'and in view');
+
+		// one event: the new alert's row comes in, the group's 101st row
+		// goes, every other row element is the same object as before
+		await p.evaluate(() => { window.__rows = [...document.querySelectorAll('#groups li.alert')]; window.__flush0 = window.xmon.flushMs; });
+		const m = 'one more alert ' + Date.now();
+		const a0 = await p.evaluate(() => window.xmon.applied);
+		await agents[3].say('raise 0 ' + m);
+		await p.waitForFunction((msg) => document.querySelector('#groups li.alert a.msg').textContent === msg, m, { timeout: 5000 });
+		const r = await p.evaluate(() => {
+			const now = [...document.querySelectorAll('#groups li.alert')];
+			const old = new Set(window.__rows);
+			return {
+				fresh: now.filter((l) => !old.has(l)).map((l) => l.querySelector('a.msg').textContent),
+				gone: window.__rows.filter((l) => !l.isConnected).length,
+				kept: now.filter((l) => old.has(l)).length, before: window.__rows.length,
+			};
+		});
+		is(r.fresh, [m], 'after an event, the only new row element is the new alert\'s');
+		is([r.gone, r.kept], [1, r.before - 1], 'one row left (its group shows 100), the other ' + (r.before - 1) + ' are the same elements');
+		const ev = await p.evaluate(() => window.xmon.applied);
+		ok(ev > a0, 'applied as an event (' + (ev - a0) + '), no re-read');
+		ok(await p.evaluate(() => window.__sameDocument === true), 'no reload');
+		await p.waitForFunction(() => /^\(10001\) backup 2501 · /.test(document.title), null, { timeout: 5000 }).catch(() => {});
+		ok(/^\(10001\) backup 2501 · /.test(await p.title()), 'the title counts it: ' + await p.title());
+
+		// recent: 250 alerts cleared; the page keeps the newest 200 and lists 50
+		const ag = agents[0];
+		for (let i = 0; i < 250; i++) await ag.say('alert r' + i + ' 0 0 short-lived ' + i);
+		for (let i = 0; i < 250; i++) await ag.say('clear r' + i);
+		await p.waitForFunction(() => { const l = document.querySelector('#recent li a.msg'); return l && l.textContent === 'short-lived 249'; }, null, { timeout: 10000 });
+		is(await p.$$eval('#recent li', (ls) => ls.length), 50, '250 alerts cleared: the recent list shows the newest 50');
+		is(await p.evaluate(() => window.xmon.state.recent.length), 200, 'and the page keeps 200');
+		is(await p.evaluate(() => window.xmon.state.open.size), N + 1, 'they left the open alerts');
+		await p.reload();
+		await p.waitForFunction(() => document.documentElement.dataset.ready === '1', null, { timeout: 30000 });
+		is(await p.$$eval('#recent li a.msg', (ls) => ls.slice(0, 2).map((l) => l.textContent)), ['short-lived 249', 'short-lived 248'],
+			'reloaded: recent read with state=closed&limit=200, newest first');
+		is(await p.evaluate(() => window.xmon.state.recent.length), 200, 'and bounded');
+		is(p.bad, [], 'no errors');
+		is(await p.evaluate(() => window.__csp), [], 'no CSP violation');
+		await p.context().close();
+	} finally {
+		for (const a of agents) a.kill();
 		await z.stop();
 	}
 }
