@@ -21,10 +21,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -32,6 +34,7 @@
 
 #include "journal.h"
 #include "lull/log.h"
+#include "lull/loop.h"
 #include "lull/time.h"
 
 #define FLUSH_AT (4u << 20)        /* write early past this much queued */
@@ -41,13 +44,31 @@
 
 const double journal_sync_bounds_ms[11] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250 };
 
+/* The sync loop's mailbox: the reactor fills the request and posts
+ * req_fd; the sync loop fills the result and posts done_fd. Only the
+ * reactor starts a request, and only when none is running (busy). */
+struct sync_box {
+	pthread_mutex_t mu;
+	int fd, dirfd, parentfd;   /* request: what to sync (dirfd/parentfd -1: not) */
+	bool quit;
+	int err;                   /* result: 0 or -errno */
+	int64_t ns;                /* how long the fdatasync took */
+};
+
 struct journal {
 	int dirfd, lockfd, fd;
+	int parentfd;              /* the state directory's parent, while its new entry is not synced */
 	char *dir;
 	uint64_t gen;              /* generation of the journal appended to */
 	uint8_t *buf;              /* queued records */
 	size_t len, cap;
 	bool unsynced;             /* written since the last fdatasync */
+	bool dir_unsynced;         /* the current journal's directory entry not fsync'd yet */
+	/* background syncing (journal_async_init) */
+	int req_fd, done_fd;
+	bool busy;                 /* a request is with the sync loop */
+	bool req_dir;              /* ... and it includes the directory */
+	struct sync_box box;
 	/* snapshot being written */
 	int snapfd;
 	uint8_t *sbuf;
@@ -75,10 +96,55 @@ static void crc_init(void)
 			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
 }
 
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
+#if defined(__x86_64__)
+#include <cpuid.h>
 
+/* SSE4.2's crc32 instruction computes CRC32C: 8 bytes a cycle or so,
+ * several times the tables' speed (replay checks every record). */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = ~crc;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return ~crc;
+}
+
+static int have_hw = -1;   /* set once: benign if two threads race to set it */
+
+static bool hw_crc(void)
+{
+	if (have_hw < 0) {
+		unsigned a, b, c, d;
+
+		have_hw = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSE4_2);
+	}
+	return have_hw;
+}
+#else
+static bool hw_crc(void)
+{
+	return false;
+}
+
+static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	(void)p;
+	(void)len;
+	return crc;
+}
+#endif
+
+/* The portable one, by tables. */
+static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
+{
 	if (!crc_tab[0][1])
 		crc_init();
 	crc = ~crc;
@@ -94,6 +160,11 @@ uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
 	while (len--)
 		crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p++) & 0xff];
 	return ~crc;
+}
+
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	return hw_crc() ? crc32c_hw(crc, buf, len) : crc32c_sw(crc, buf, len);
 }
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -173,13 +244,21 @@ int journal_open(struct journal **jp, const char *dir, char *err, size_t errlen)
 
 	if (!j)
 		return -ENOMEM;
-	j->dirfd = j->lockfd = j->fd = j->snapfd = -1;
+	j->dirfd = j->lockfd = j->fd = j->snapfd = j->parentfd = j->req_fd = j->done_fd = -1;
+	j->box.fd = j->box.dirfd = j->box.parentfd = -1;
+	pthread_mutex_init(&j->box.mu, NULL);
 	j->dir = strdup(dir);
 	if (!j->dir) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	if (mkdir(dir, 0700) == 0) {
+		/* its entry in the parent becomes durable with the first sync */
+		char parent[4096];
+
+		snprintf(parent, sizeof(parent), "%s/..", dir);
+		j->parentfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else if (errno != EEXIST) {
 		r = -errno;
 		seterr(err, errlen, "cannot create state directory %s: %s", dir, strerror(errno));
 		goto fail;
@@ -311,7 +390,9 @@ static int map_file(int dirfd, const char *name, uint8_t **map, size_t *size)
 	}
 	*size = (size_t)st.st_size;
 	if (*size) {
-		void *m = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+		/* populated: one call maps the file (it is read once, whole),
+		 * not one page fault per page */
+		void *m = mmap(NULL, *size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 
 		if (m == MAP_FAILED) {
 			r = -errno;
@@ -331,7 +412,11 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Create journal.<gen> with its header, synced, and make it current. */
+/* Create journal.<gen> with its header and make it current. Nothing is
+ * synced here: the header, the file's directory entry (and a new state
+ * directory's entry in its parent) become durable with the first sync of
+ * a record, the first time they matter. A crash before leaves no journal
+ * or one with a cut header, and both replay as empty. */
 static int journal_create(struct journal *j, uint64_t gen)
 {
 	char name[40];
@@ -346,10 +431,6 @@ static int journal_create(struct journal *j, uint64_t gen)
 	put64(hdr + 8, gen);
 	rec_encode(rec, hdr, sizeof(hdr));
 	r = write_all(fd, rec, sizeof(rec));
-	if (!r && fdatasync(fd) < 0)
-		r = -errno;
-	if (!r && fsync(j->dirfd) < 0)
-		r = -errno;
 	if (r) {
 		close(fd);
 		return r;
@@ -357,6 +438,8 @@ static int journal_create(struct journal *j, uint64_t gen)
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = fd;
+	j->unsynced = true;
+	j->dir_unsynced = true;
 	j->gen = gen;
 	j->st.generation = gen;
 	j->st.bytes = sizeof(rec);
@@ -550,7 +633,7 @@ void journal_append(struct journal *j, const void *payload, size_t len)
 
 bool journal_dirty(const struct journal *j)
 {
-	return j->len > 0 || j->unsynced;
+	return j->len > 0 || j->unsynced || j->busy;
 }
 
 int journal_flush(struct journal *j)
@@ -572,28 +655,218 @@ int journal_flush(struct journal *j)
 	return 0;
 }
 
-int journal_sync(struct journal *j)
+/* fsync a directory, retrying EINTR. */
+static int fsync_fd(int fd)
 {
-	int64_t t0, dt;
-	int r = journal_flush(j);
+	while (fsync(fd) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
 
-	if (r < 0 || !j->unsynced)
-		return r;
-	t0 = time_mono_ns();
-	if (fdatasync(j->fd) < 0) {
-		r = -errno;
-		log_error("journal: fdatasync: %s", strerror(errno));
-		return r;
+/* The sync itself, on whichever thread: fdatasync the journal, then the
+ * directories whose new entries must last. Returns 0 or -errno; *ns is
+ * the time it took. */
+static int do_sync(int fd, int dirfd, int parentfd, int64_t *ns)
+{
+	int64_t t0 = time_mono_ns();
+	int r = 0;
+
+	while (fdatasync(fd) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			break;
+		}
 	}
-	dt = time_mono_ns() - t0;
-	j->unsynced = false;
-	j->st.syncs++;
-	j->st.sync_sum_s += (double)dt / 1e9;
+	if (!r && dirfd >= 0)
+		r = fsync_fd(dirfd);
+	if (!r && parentfd >= 0)
+		r = fsync_fd(parentfd);
+	*ns = time_mono_ns() - t0;
+	return r;
+}
+
+/* Count one sync in the stats (reactor side). */
+static void account_sync(struct journal *j, int64_t ns)
+{
 	size_t b = 0;
-	while (b < 11 && (double)dt / 1e6 > journal_sync_bounds_ms[b])
+
+	j->st.syncs++;
+	j->st.sync_sum_s += (double)ns / 1e9;
+	while (b < 11 && (double)ns / 1e6 > journal_sync_bounds_ms[b])
 		b++;
 	j->st.sync_buckets[b]++;
+}
+
+/* The directory syncs are done: forget what they were for (the parent's
+ * fd stays while the sync loop may still use it). */
+static void dirs_synced(struct journal *j)
+{
+	j->dir_unsynced = false;
+	if (j->parentfd >= 0 && !j->busy) {
+		close(j->parentfd);
+		j->parentfd = -1;
+	}
+}
+
+int journal_sync(struct journal *j)
+{
+	int64_t dt;
+	int r = journal_flush(j);
+
+	/* with a sync on the sync loop, sync again here: that one may never
+	 * run (the loop stops) and this is the final one */
+	if (r < 0 || (!j->unsynced && !j->busy))
+		return r;
+	r = do_sync(j->fd, j->dir_unsynced ? j->dirfd : -1, j->dir_unsynced ? j->parentfd : -1, &dt);
+	if (r < 0) {
+		log_error("journal: fdatasync: %s", strerror(-r));
+		return r;
+	}
+	if (j->dir_unsynced)
+		dirs_synced(j);
+	j->unsynced = false;
+	account_sync(j, dt);
 	return 0;
+}
+
+/* ---- syncing on the sync loop ----------------------------------------------------- */
+
+int journal_async_init(struct journal *j, int *done_fd)
+{
+	j->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	j->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (j->req_fd < 0 || j->done_fd < 0) {
+		int r = -errno;
+
+		if (j->req_fd >= 0)
+			close(j->req_fd);
+		if (j->done_fd >= 0)
+			close(j->done_fd);
+		j->req_fd = j->done_fd = -1;
+		return r;
+	}
+	*done_fd = j->done_fd;
+	return 0;
+}
+
+static void post(int fd)
+{
+	uint64_t one = 1;
+
+	/* an eventfd write fails only when the counter would overflow */
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+static void drain(int fd)
+{
+	uint64_t n;
+
+	while (read(fd, &n, sizeof(n)) < 0 && errno == EINTR)
+		;
+}
+
+int journal_sync_loop(void *arg)
+{
+	struct journal *j = arg;
+
+	for (;;) {
+		int fd, dirfd, parentfd, err;
+		bool quit;
+		int64_t ns = 0;
+		int r = loop_wait_readable(j->req_fd, LULL_FOREVER);
+
+		if (r == -ECANCELED)
+			return 0;
+		if (r < 0) {
+			log_error("journal sync loop: %s", strerror(-r));
+			return 111;
+		}
+		drain(j->req_fd);
+		pthread_mutex_lock(&j->box.mu);
+		fd = j->box.fd;
+		dirfd = j->box.dirfd;
+		parentfd = j->box.parentfd;
+		quit = j->box.quit;
+		pthread_mutex_unlock(&j->box.mu);
+		if (quit)
+			return 0;
+		if (fd < 0)
+			continue;
+		err = do_sync(fd, dirfd, parentfd, &ns);
+		pthread_mutex_lock(&j->box.mu);
+		j->box.err = err;
+		j->box.ns = ns;
+		j->box.fd = -1;
+		pthread_mutex_unlock(&j->box.mu);
+		post(j->done_fd);
+	}
+}
+
+void journal_async_quit(struct journal *j)
+{
+	pthread_mutex_lock(&j->box.mu);
+	j->box.quit = true;
+	pthread_mutex_unlock(&j->box.mu);
+	post(j->req_fd);
+}
+
+int journal_sync_start(struct journal *j)
+{
+	int r;
+
+	if (j->req_fd < 0)
+		return journal_sync(j);
+	r = journal_flush(j);
+	if (r < 0 || !j->unsynced || j->busy)
+		return r;
+	/* everything written so far is what this sync covers */
+	j->req_dir = j->dir_unsynced;
+	pthread_mutex_lock(&j->box.mu);
+	j->box.fd = j->fd;
+	j->box.dirfd = j->req_dir ? j->dirfd : -1;
+	j->box.parentfd = j->req_dir ? j->parentfd : -1;
+	pthread_mutex_unlock(&j->box.mu);
+	j->unsynced = false;
+	j->busy = true;
+	post(j->req_fd);
+	return 0;
+}
+
+int journal_sync_done(struct journal *j)
+{
+	int err;
+	int64_t ns;
+
+	drain(j->done_fd);
+	if (!j->busy)
+		return 0;
+	pthread_mutex_lock(&j->box.mu);
+	if (j->box.fd >= 0) {
+		/* not finished: a stale wakeup */
+		pthread_mutex_unlock(&j->box.mu);
+		return 0;
+	}
+	err = j->box.err;
+	ns = j->box.ns;
+	pthread_mutex_unlock(&j->box.mu);
+	j->busy = false;
+	if (err < 0) {
+		/* what it covered is unsynced again: the next sync retries */
+		log_error("journal: fdatasync: %s", strerror(-err));
+		j->unsynced = true;
+		return err;
+	}
+	if (j->req_dir)
+		dirs_synced(j);
+	account_sync(j, ns);
+	return 0;
+}
+
+bool journal_sync_busy(const struct journal *j)
+{
+	return j->busy;
 }
 
 /* ---- compaction ------------------------------------------------------------------- */
@@ -632,8 +905,12 @@ int journal_compact(struct journal *j, journal_emit_fn emit, void *arg)
 {
 	uint64_t old = j->gen;
 	uint8_t hdr[HDR_LEN];
-	int r = journal_sync(j);
+	int r;
 
+	/* the sync loop may hold the journal's fd: it is closed below */
+	if (j->busy)
+		return -EBUSY;
+	r = journal_sync(j);
 	if (r < 0)
 		return r;
 	r = journal_create(j, old + 1);
@@ -662,10 +939,14 @@ int journal_compact(struct journal *j, journal_emit_fn emit, void *arg)
 		goto fail;
 	close(j->snapfd);
 	j->snapfd = -1;
-	if (renameat(j->dirfd, "snapshot.tmp", j->dirfd, "snapshot") < 0 || fsync(j->dirfd) < 0) {
+	if (renameat(j->dirfd, "snapshot.tmp", j->dirfd, "snapshot") < 0) {
 		r = -errno;
 		goto fail;
 	}
+	r = fsync_fd(j->dirfd);
+	if (r < 0)
+		goto fail;
+	j->dir_unsynced = false;  /* the new journal's entry went with it */
 	/* the snapshot holds everything up to `old`: its journals can go */
 	for (uint64_t g = old;; g--) {
 		char name[40];
@@ -706,6 +987,13 @@ void journal_close(struct journal *j)
 	}
 	if (j->snapfd >= 0)
 		close(j->snapfd);
+	if (j->parentfd >= 0)
+		close(j->parentfd);
+	if (j->req_fd >= 0)
+		close(j->req_fd);
+	if (j->done_fd >= 0)
+		close(j->done_fd);
+	pthread_mutex_destroy(&j->box.mu);
 	if (j->lockfd >= 0)
 		close(j->lockfd);
 	if (j->dirfd >= 0)

@@ -16,7 +16,19 @@
  * fdatasync()s. xmond flushes before a change becomes visible (an HTTP
  * answer, a notice to a client) and syncs once per reactor turn.
  *
- * Not thread-safe: one journal belongs to the thread that uses it.
+ * The fdatasync can run on a second thread, the sync loop
+ * (journal_sync_loop), so that the reactor never waits for the disk: at
+ * the end of a turn the reactor writes the queued records and, unless a
+ * sync is running, asks the sync loop for one (journal_sync_start); when
+ * it is done the reactor collects the result (journal_sync_done) and asks
+ * again if more was written meanwhile. One sync runs at a time and covers
+ * every record written before it started: syncs group themselves, one
+ * per disk flush, however many changes arrive.
+ *
+ * Not thread-safe: one journal belongs to the thread that uses it (the
+ * reactor). The sync loop touches only a mutex-protected mailbox and the
+ * fds it is handed; the reactor closes or replaces none of them while a
+ * sync runs (compaction waits for an idle sync loop).
  */
 #ifndef XMOND_JOURNAL_H
 #define XMOND_JOURNAL_H
@@ -51,14 +63,45 @@ int journal_replay(struct journal *j, journal_apply_fn fn, void *arg, char *err,
  * (aborts the process on out-of-memory, as a lost record would be worse). */
 void journal_append(struct journal *j, const void *payload, size_t len);
 
-/* True when records are queued or written but not yet synced. */
+/* True when records are queued, or written but not yet synced (also while
+ * their sync runs). */
 bool journal_dirty(const struct journal *j);
 
 /* Write queued records. Returns 0 or -errno (the records stay queued). */
 int journal_flush(struct journal *j);
 
-/* Flush and fdatasync. Returns 0 or -errno. */
+/* Flush and fdatasync, on the calling thread (also while the sync loop
+ * holds a request: at stop, the final sync). Returns 0 or -errno. */
 int journal_sync(struct journal *j);
+
+/* Set up syncing on a sync loop: *done_fd becomes readable each time a
+ * sync finished (watch it; then call journal_sync_done()). Run
+ * journal_sync_loop(j) on its own thread (a loop_fn). Returns 0 or -errno. */
+int journal_async_init(struct journal *j, int *done_fd);
+
+/* The sync loop's body (loop_fn): blocks in poll with no timeout until a
+ * request comes, fdatasyncs, reports on done_fd. Returns 0 at termination
+ * (loop_stopping) or after journal_async_quit(). */
+int journal_sync_loop(void *j);
+
+/* Make journal_sync_loop() return (tests; xmond stops it with the other
+ * loops). */
+void journal_async_quit(struct journal *j);
+
+/* Reactor: write queued records and, if written records are unsynced
+ * and no sync is running, hand a sync to the sync loop. Without
+ * journal_async_init() it syncs in place (journal_sync). Returns 0 or
+ * -errno of the write. */
+int journal_sync_start(struct journal *j);
+
+/* Reactor, when done_fd is readable: collect the finished sync (counted in
+ * the stats). Returns 0 (also for a wakeup with nothing finished) or the
+ * sync's -errno (its records count as unsynced again). The caller then
+ * calls journal_sync_start() again if journal_dirty(). */
+int journal_sync_done(struct journal *j);
+
+/* True while a sync is with the sync loop. */
+bool journal_sync_busy(const struct journal *j);
 
 /* Compaction: the journal has grown past `factor` times `live_bytes`
  * and past `min_bytes`. */
@@ -68,7 +111,8 @@ bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsign
  * emit(arg) which calls journal_snap_record() for every record of the
  * live state, then fsync, rename over `snapshot`, fsync the directory
  * and delete the journals it covers. Returns 0 or -errno (the old
- * snapshot and journals then stay valid). */
+ * snapshot and journals then stay valid); -EBUSY while the sync loop runs
+ * a sync (call it after journal_sync_done()). */
 typedef int (*journal_emit_fn)(void *arg, struct journal *j);
 int journal_compact(struct journal *j, journal_emit_fn emit, void *arg);
 int journal_snap_record(struct journal *j, const void *payload, size_t len);

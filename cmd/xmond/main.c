@@ -3,7 +3,9 @@
  * main() reads the flags and the config file, takes the state directory,
  * replays the journal, binds both listeners, then runs everything on one
  * reactor loop thread ("xmond") while the main thread waits for signals
- * (loop_main). READY=1 goes to systemd once the listeners are bound and the
+ * (loop_main). The journal's fdatasync runs on a second loop thread
+ * ("xmond-sync", journal_sync_loop), so the reactor never waits for the
+ * disk. READY=1 goes to systemd once the listeners are bound and the
  * journal replayed. See docs/xmond.md.
  *
  * Global state: the options (written before the loop starts, then only
@@ -529,6 +531,9 @@ int main(int argc, char **argv)
 	r = forward_init(R, &fc, err, sizeof(err));
 	if (r < 0)
 		die(r == -EINVAL || r == -ENOENT ? EXIT_USAGE : EXIT_SYSTEM, "%s", err);
+	r = store_sync_loop_init();
+	if (r < 0)
+		die(EXIT_SYSTEM, "cannot set up the journal's sync loop: %s", strerror(-r));
 	store_start();
 	forward_start();
 
@@ -542,6 +547,9 @@ int main(int argc, char **argv)
 		 (unsigned long long)ss.alerts_open,
 		 (unsigned long long)ss.instances);
 	loop_on_reload(request_reload, NULL);
+	r = loop_spawn("xmond-sync", journal_sync_loop, J);
+	if (r < 0)
+		die(EXIT_SYSTEM, "cannot start the sync loop: %s", strerror(-r));
 	r = loop_spawn("xmond", xmond_loop, NULL);
 	if (r < 0)
 		die(EXIT_SYSTEM, "cannot start the loop: %s", strerror(-r));

@@ -48,6 +48,7 @@ static struct store {
 	uint64_t live_bytes;
 	struct reactor_timer prune;
 	struct reactor_defer sync;
+	struct reactor_watch sync_w;   /* the sync loop's "done" eventfd */
 	bool started;
 	struct store_stats st;
 } S = { .next_key = 1 };
@@ -394,25 +395,54 @@ static char *who_intern(struct xmon_str w)
 	return whos.s[i] = xmemdup(w.p, w.len);
 }
 
-static void hist_add(struct alert *a, int64_t t, uint8_t kind, bool binnable, struct xmon_str who,
-		     const struct xmon_str *msg)
+/* The first HIST_INLINE events live in the alert's own allocation, and so
+ * do its id text and its first message (most alerts are opened, maybe
+ * updated, and closed: one allocation, not four). */
+#define HIST_INLINE 4
+_Static_assert(sizeof(struct alert) % _Alignof(struct hist_ev) == 0, "inline events follow the alert");
+
+static struct hist_ev *hist_inline(const struct alert *a)
+{
+	return (struct hist_ev *)(uintptr_t)(a + 1);
+}
+
+/* The creation's message, after the id text (not freed on its own). */
+static char *msg_inline(const struct alert *a)
+{
+	return a->id_text + a->id_len + 1;
+}
+
+/* Add an event; returns it. Its message (a copy, at `copy` if not NULL)
+ * is what a->msg points to when the event is the alert's newest message:
+ * the alert does not own a->msg, its history does. */
+static struct hist_ev *hist_add(struct alert *a, int64_t t, uint8_t kind, bool binnable, struct xmon_str who,
+				const struct xmon_str *msg, char *copy)
 {
 	struct hist_ev *e;
 
 	if (a->nhist == STORE_HIST_MAX) {
-		/* keep the creation, drop the oldest event after it */
+		/* keep the creation, drop the oldest event after it (never the
+		 * newest message: only a close and a notice carry none) */
 		struct hist_ev *d = &a->hist[1];
 
 		a->rec_bytes -= (uint32_t)(40 + d->msg_len);
 		S.live_bytes -= 40 + d->msg_len;
-		free(d->msg);
+		if (d->msg != a->msg)  /* never the creation's, hist[0] */
+			free(d->msg);
 		memmove(&a->hist[1], &a->hist[2], (a->nhist - 2) * sizeof(*a->hist));
 		a->nhist--;
 	}
 	if (a->nhist == a->hcap) {
-		uint32_t n = a->hcap ? 2 * a->hcap : 2;
-		struct hist_ev *h = realloc(a->hist, n * sizeof(*h));
+		uint32_t n = 2 * a->hcap;
+		struct hist_ev *h;
 
+		if (a->hist == hist_inline(a)) {
+			h = malloc(n * sizeof(*h));
+			if (h)
+				memcpy(h, a->hist, a->nhist * sizeof(*h));
+		} else {
+			h = realloc(a->hist, n * sizeof(*h));
+		}
 		if (!h)
 			oom(n * sizeof(*h));
 		a->hist = h;
@@ -423,16 +453,24 @@ static void hist_add(struct alert *a, int64_t t, uint8_t kind, bool binnable, st
 	e->kind = kind;
 	e->binnable = binnable;
 	e->who = who_intern(who);
-	e->msg = msg ? xmemdup(msg->p, msg->len) : NULL;
+	if (msg && copy) {
+		memcpy(copy, msg->p, msg->len);
+		copy[msg->len] = '\0';
+		e->msg = copy;
+	} else {
+		e->msg = msg ? xmemdup(msg->p, msg->len) : NULL;
+	}
 	e->msg_len = msg ? msg->len : 0;
+	return e;
 }
 
 static void alert_free(struct alert *a)
 {
 	for (uint32_t i = 0; i < a->nhist; i++)
-		free(a->hist[i].msg);
-	free(a->hist);
-	free(a->msg);
+		if (a->hist[i].msg != msg_inline(a))
+			free(a->hist[i].msg);
+	if (a->hist != hist_inline(a))
+		free(a->hist);
 	free(a);
 }
 
@@ -455,11 +493,14 @@ static int apply_open(struct rd *r, size_t len)
 	if (r->bad || form > FORM_XMOND || (key < S.next_key && store_alert_by_key(key)))
 		return -EINVAL;
 	in = inst_find(type.p, type.len, name.p, name.len, true);
-	/* the id text lives in the same allocation */
-	a = xcalloc(1, sizeof(*a) + id.len + 1);
+	/* the first events, the id text and the first message live in the
+	 * same allocation */
+	a = xcalloc(1, sizeof(*a) + HIST_INLINE * sizeof(struct hist_ev) + id.len + 1 + msg.len + 1);
 	a->key = key;
 	a->inst = in;
-	a->id_text = (char *)(a + 1);
+	a->hist = hist_inline(a);
+	a->hcap = HIST_INLINE;
+	a->id_text = (char *)(a->hist + HIST_INLINE);
 	memcpy(a->id_text, id.p, id.len);
 	a->id_len = id.len;
 	a->id = -1;
@@ -475,10 +516,9 @@ static int apply_open(struct rd *r, size_t len)
 	a->form = form;
 	a->binnable = binnable;
 	a->state = ALERT_OPEN;
-	a->msg = xmemdup(msg.p, msg.len);
+	a->msg = hist_add(a, t, HIST_CREATED, binnable, who, &msg, msg_inline(a))->msg;
 	a->msg_len = msg.len;
 	a->created = a->updated = t;
-	hist_add(a, t, HIST_CREATED, binnable, who, &msg);
 	account(a, len);
 	/* an open alert of the same ident cannot be (the live path updates
 	 * it); if a damaged journal says so, the newer one wins */
@@ -508,12 +548,10 @@ static int apply_update(struct rd *r, size_t len)
 	a = store_alert_by_key(key);
 	if (!a || a->state != ALERT_OPEN)
 		return 0;
-	free(a->msg);
-	a->msg = xmemdup(msg.p, msg.len);
+	a->msg = hist_add(a, t, HIST_UPDATED, binnable, who, &msg, NULL)->msg;
 	a->msg_len = msg.len;
 	a->binnable = binnable;
 	a->updated = t;
-	hist_add(a, t, HIST_UPDATED, binnable, who, &msg);
 	account(a, len);
 	return 0;
 }
@@ -541,7 +579,7 @@ static int apply_close(struct rd *r, size_t len)
 		a->inst->limit_logged = false;
 	S.st.alerts_open--;
 	S.st.alerts_closed++;
-	hist_add(a, t, state == ALERT_BINNED ? HIST_BINNED : HIST_CLEARED, a->binnable, who, NULL);
+	hist_add(a, t, state == ALERT_BINNED ? HIST_BINNED : HIST_CLEARED, a->binnable, who, NULL, NULL);
 	account(a, len);
 	if (notify) {
 		a->notify_pending = true;
@@ -569,7 +607,7 @@ static int apply_notified(struct rd *r, size_t len)
 		return 0;
 	a->notify_pending = false;
 	notify_del(a->inst, a);
-	hist_add(a, t, HIST_NOTIFIED, a->binnable, who, NULL);
+	hist_add(a, t, HIST_NOTIFIED, a->binnable, who, NULL, NULL);
 	account(a, len);
 	return 0;
 }
@@ -622,11 +660,40 @@ int store_apply(void *arg, const uint8_t *p, size_t len)
 
 /* ---- the live path: journal, then apply the same record ----------------------------- */
 
+static bool compact_due(void);
+static void compact(void);
+
+/* End of a turn: write the turn's records and have them synced (on the
+ * sync loop when there is one, else here). */
 static void sync_cb(struct reactor *r, struct reactor_defer *d)
 {
 	(void)r;
 	(void)d;
-	(void)store_sync();
+	if (!S.sync_w.active) {
+		(void)store_sync();
+		return;
+	}
+	if (!journal_sync_busy(S.j) && compact_due())
+		compact();
+	(void)journal_sync_start(S.j);
+}
+
+/* The sync loop finished a sync: compact if due (the sync loop is idle,
+ * so the journal's fd may change), and start the next sync if records
+ * were written meanwhile. */
+static void sync_done_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev)
+{
+	(void)r;
+	(void)w;
+	(void)ev;
+	/* a failed sync (logged) is retried with the next change's turn,
+	 * not at once: a failing disk must not spin the two threads */
+	if (journal_sync_done(S.j) < 0 || journal_sync_busy(S.j))
+		return;
+	if (compact_due())
+		compact();
+	if (journal_dirty(S.j))
+		(void)journal_sync_start(S.j);
 }
 
 /* Tell the listeners (store_config.on_alert/on_instance) what the record
@@ -1072,19 +1139,38 @@ void store_flush(void)
 	(void)journal_flush(S.j);
 }
 
+static bool compact_due(void)
+{
+	return S.cfg.compact_factor &&
+	       journal_should_compact(S.j, S.live_bytes + 64 * S.st.instances, S.cfg.compact_factor,
+				      S.cfg.compact_min);
+}
+
+static void compact(void)
+{
+	int64_t t0 = time_mono_ns();
+
+	if (journal_compact(S.j, emit, NULL) == 0)
+		log_info("compaction took %.1f ms", (double)(time_mono_ns() - t0) / 1e6);
+}
+
 int store_sync(void)
 {
 	int r = journal_sync(S.j);
 
-	if (r == 0 && S.cfg.compact_factor &&
-	    journal_should_compact(S.j, S.live_bytes + 64 * S.st.instances, S.cfg.compact_factor,
-				   S.cfg.compact_min)) {
-		int64_t t0 = time_mono_ns();
-
-		r = journal_compact(S.j, emit, NULL);
-		log_info("compaction took %.1f ms", (double)(time_mono_ns() - t0) / 1e6);
-	}
+	/* a sync still with the sync loop holds the fd compaction replaces */
+	if (r == 0 && !journal_sync_busy(S.j) && compact_due())
+		compact();
 	return r;
+}
+
+int store_sync_loop_init(void)
+{
+	int fd, r = journal_async_init(S.j, &fd);
+
+	if (r < 0)
+		return r;
+	return reactor_watch_add(S.r, &S.sync_w, fd, EPOLLIN, sync_done_cb);
 }
 
 /* ---- reading ---------------------------------------------------------------------- */

@@ -70,7 +70,7 @@ struct alert {
 	uint8_t form, binnable, state;
 	bool notify_pending;
 	bool notify_sent;                     /* its notice is in flight on the connection */
-	char *msg;
+	char *msg;                            /* the newest message, owned by its history event */
 	int64_t created, updated, closed;     /* CLOCK_REALTIME ns */
 	struct hist_ev *hist;
 	uint32_t nhist, hcap;
@@ -167,9 +167,17 @@ struct alert *store_open_newest(void);
 struct alert *store_closed_newest(void);
 struct instance *store_instances(void);
 
-/* Sync the journal now (end of a reactor turn, or shutdown), compacting
- * when it has grown enough. Returns 0 or -errno. */
+/* Sync the journal now, on the calling thread (shutdown: the final sync;
+ * the end of each turn without a sync loop), compacting when it has grown
+ * enough. Returns 0 or -errno. */
 int store_sync(void);
+
+/* Sync on a sync loop from now on: the reactor only writes records and
+ * hands fdatasync to the thread running journal_sync_loop(j), which the
+ * caller starts; the reactor watches for its results (counted in the
+ * journal's stats) and compacts between syncs. Call before the reactor
+ * runs. Returns 0 or -errno. */
+int store_sync_loop_init(void);
 /* Write queued records before a change becomes visible. */
 void store_flush(void);
 

@@ -35,8 +35,15 @@ xmond_start() {
 	HPORT=$(sed -n 's/.*HTTP on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$TMP/$name.log" | tail -1)
 }
 # wait_for evaluates its command each time: conditions over $(...) go through eval
-# gone PID: exited (absent or a zombie): its lock on the state directory is released
-gone() { [ ! -e /proc/$1 ] || grep -q '^State:[[:space:]]*Z' /proc/$1/status 2> /dev/null; }
+# gone PID: exited (absent, or a zombie with no thread left): its lock on the
+# state directory is released. A zombie leader alone is not enough: after a
+# SIGKILL, a thread inside fdatasync (the sync loop) finishes the call
+# first, and the process's files (the lock) stay open until it has.
+gone() {
+	[ ! -e /proc/$1 ] ||
+		{ grep -q '^State:[[:space:]]*Z' /proc/$1/status 2> /dev/null &&
+			[ "$(ls /proc/$1/task 2> /dev/null | wc -l)" -le 1 ]; }
+}
 # kill9 PID: SIGKILL, and wait until it is really gone
 kill9() { kill -9 $1 2> /dev/null; wait_for "pid $1 gone" 20 gone $1; }
 # api PATH [curl args]: the body of an API answer
@@ -356,6 +363,37 @@ diag "$(cat "$TMP/cmp.10" 2> /dev/null)"
 grep -h "records replayed" "$TMP"/dur*.log | sed -n 's/.*(\([0-9]* records replayed in [0-9.]* ms\).*/\1/p' | tail -1 |
 	while read -r l; do diag "last restart: $l"; done
 
+# fdatasync off the reactor: while load runs, every fdatasync is the sync
+# loop's (thread "xmond-sync"), none the reactor's ("xmond"), and they are
+# grouped: fewer syncs than changes
+SYNCTID=$(grep -lx xmond-sync /proc/$XPID/task/*/comm 2> /dev/null | sed -n 's,.*/task/\([0-9]*\)/comm,\1,p')
+ok $([ -n "$SYNCTID" ]; echo $?) "a thread named xmond-sync (the journal's sync loop): tid ${SYNCTID:-none}"
+if command -v strace > /dev/null; then
+	m0=$(api /metrics)
+	rm -f "$TMP/load.ready"
+	python3 "$PEER" load $PPORT $HPORT 77 "$TMP/load.ready" > "$TMP/load.err" 2>&1 &
+	LPID=$!
+	wait_for "load clients logged on" 30 test -e "$TMP/load.ready"
+	timeout 2 strace -f -qq -e trace=fdatasync,fsync -o "$TMP/sync.strace" -p $XPID 2> /dev/null
+	kill -9 $LPID; wait $LPID 2> /dev/null
+	m1=$(api /metrics)
+	nsync=$(grep -c 'fdatasync(' "$TMP/sync.strace")
+	nother=$(grep 'fdatasync(' "$TMP/sync.strace" | awk -v t="$SYNCTID" '$1 != t' | wc -l)
+	is_num_ge "$nsync" 1 "under load, fdatasync runs: $nsync calls in 2 s"
+	is "$nother" 0 "  all of them on the sync loop's thread (none on the reactor)"
+	mv() { awk -v k="$1" '$1 == k { print $2 }' <<< "$2"; }
+	ops() { awk '/^xmond_alert_operations_total/ { s += $2 } END { print s + 0 }' <<< "$1"; }
+	dsync=$(( $(mv xmond_fsync_seconds_count "$m1") - $(mv xmond_fsync_seconds_count "$m0") ))
+	dops=$(( $(ops "$m1") - $(ops "$m0") ))
+	ok $([ "$dsync" -ge 1 ] && [ "$dsync" -lt "$dops" ]; echo $?) \
+		"  grouped and counted: $dsync syncs (xmond_fsync_seconds_count) for $dops changes"
+	unset -f mv
+else
+	ok 0 "# SKIP strace not installed"
+	ok 0 "# SKIP strace not installed"
+	ok 0 "# SKIP strace not installed"
+fi
+
 # second xmond on the same state directory
 "$BIN/xmond" --listen 127.0.0.1:0 --http 127.0.0.1:0 --state-dir "$DUR" > /dev/null 2> "$TMP/second.err"
 is $? 100 "a second xmond on the same state directory exits 100"
@@ -408,8 +446,27 @@ is "$(ls "$DUR" | sort | tr '\n' ' ')" "$(ls "$TMP/dur-copy" | sort | tr '\n' ' 
 # graceful stop: SIGTERM, exit 0, journal synced, state there at the next start
 XLISTEN=127.0.0.1:0 xmond_start term "$TMP/state"
 nopen=$(nalerts state=open)
-kill -TERM $XPID
-wait_for "xmond stopped" 10 gone $XPID
+if command -v strace > /dev/null; then
+	# a change, then at once SIGTERM: nothing is written to the journal
+	# after its last fdatasync (the sync loop's or the final one at stop)
+	JFD=$(ls -l /proc/$XPID/fd | awk '/journal\./ { print $9 }' | tail -1)
+	strace -f -qq -e trace=write,fdatasync -o "$TMP/term.strace" -p $XPID 2> /dev/null &
+	STPID=$!
+	sleep 0.5
+	ctl --app-type term.t --instance t1 raise "raised just before SIGTERM" > /dev/null
+	nopen=$((nopen + 1))
+	kill -TERM $XPID
+	wait_for "xmond stopped" 10 gone $XPID
+	wait $STPID 2> /dev/null
+	nj=$(grep -cE "(write|fdatasync)\($JFD[,)]" "$TMP/term.strace")
+	last=$(grep -E "(write|fdatasync)\($JFD[,)]" "$TMP/term.strace" | tail -1 | cut -c1-60)
+	ok $([ "$nj" -ge 2 ] && grep -q "fdatasync($JFD)" <<< "$last"; echo $?) \
+		"SIGTERM right after a change: the journal (fd $JFD) was written and then synced ($nj calls; last: $last)"
+else
+	kill -TERM $XPID
+	wait_for "xmond stopped" 10 gone $XPID
+	ok 0 "# SKIP strace not installed"
+fi
 ok $(log_has "$TMP/term.log" "xmond stopped"; echo $?) "SIGTERM: xmond stops gracefully (logged)"
 xmond_start term2 "$TMP/state"
 is "$(nalerts state=open)" "$nopen" "  and starts again with the same $nopen open alerts"

@@ -1,9 +1,14 @@
 /* Unit tests for cmd/xmond/journal.c: CRC32C, append and replay, torn
  * tails of every kind truncated, corruption refused with the offset and
  * nothing changed, compaction and what a crash in the middle of it leaves,
- * the lock. */
+ * the lock; syncing on a sync loop thread: one sync at a time covering
+ * every record written before it, grouped while one runs, counted, no
+ * compaction while one runs, the final sync in place; no sync at all
+ * before the first record of a fresh directory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +111,19 @@ static void flip(const char *p, off_t at)
 	close(fd);
 }
 
+static void *sync_thread(void *arg)
+{
+	return (void *)(intptr_t)journal_sync_loop(arg);
+}
+
+/* Wait for the sync loop's report (bounded: a lost report fails, not hangs). */
+static bool wait_done(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 10000) == 1;
+}
+
 static int emit_all(void *arg, struct journal *j)
 {
 	int n = *(int *)arg;
@@ -128,7 +146,7 @@ int main(void)
 	char err[256], p[300], p2[300];
 	int r;
 
-	plan(32);
+	plan(47);
 	log_open("/dev/null");
 	snprintf(dir, sizeof(dir), "/tmp/xmond-journal-test.%d", (int)getpid());
 	rm_dir();
@@ -253,6 +271,50 @@ int main(void)
 	ok(st.generation == 2 && st.bytes > 50 * 200000, "stats: generation %llu, %llu bytes",
 	   (unsigned long long)st.generation, (unsigned long long)st.bytes);
 	ok(journal_should_compact(j, 1000, 4, 8u << 20), "a 10 MB journal over 1000 live bytes asks for compaction");
+	journal_close(j);
+
+	/* syncing on a sync loop thread */
+	rm_dir();
+	r = reopen(&j, &s, err);
+	journal_get_stats(j, &st);
+	ok(r == 0 && st.syncs == 0 && journal_dirty(j),
+	   "a fresh directory: no sync before READY (%llu), the new journal's header waits for the first sync",
+	   (unsigned long long)st.syncs);
+	int done_fd = -1;
+	pthread_t th;
+	ok(journal_async_init(j, &done_fd) == 0 && done_fd >= 0 && fcntl(done_fd, F_GETFD) == FD_CLOEXEC,
+	   "journal_async_init: a close-on-exec eventfd to watch");
+	ok(pthread_create(&th, NULL, sync_thread, j) == 0, "sync loop thread started");
+	write_n(j, 1, 1);
+	ok(journal_sync_start(j) == 0 && journal_sync_busy(j), "journal_sync_start: the sync goes to the sync loop");
+	ok(journal_compact(j, emit_all, NULL) == -EBUSY, "  no compaction while it runs (the fd is the sync loop's)");
+	/* while it runs: 100 changes, each asking for a sync at the end of its turn */
+	for (int i = 0; i < 100; i++) {
+		write_n(j, 2 + i, 1);
+		(void)journal_sync_start(j);
+	}
+	ok(wait_done(done_fd) && journal_sync_done(j) == 0 && !journal_sync_busy(j), "  its report is collected");
+	ok(journal_dirty(j), "  the 100 records written meanwhile are still to sync");
+	ok(journal_sync_start(j) == 0 && wait_done(done_fd) && journal_sync_done(j) == 0 && !journal_dirty(j),
+	   "  one more sync covers all 100");
+	journal_get_stats(j, &st);
+	is_int((long long)st.syncs, 2, "101 records, 101 requests: 2 syncs (grouped while one runs)");
+	uint64_t nb = 0;
+	for (int i = 0; i < 12; i++)
+		nb += st.sync_buckets[i];
+	is_int((long long)nb, 2, "  both in the fsync histogram");
+	uint64_t one = 1;
+	ok(write(done_fd, &one, sizeof(one)) == sizeof(one) && journal_sync_done(j) == 0 && !journal_sync_busy(j) &&
+	   !journal_dirty(j), "  a stale wakeup is harmless");
+	/* the final sync, in place, with a request still at the loop */
+	write_n(j, 102, 5);
+	ok(journal_sync_start(j) == 0 && journal_sync_busy(j), "a sync at the loop at stop time");
+	ok(journal_sync(j) == 0, "  the final sync runs in place anyway");
+	journal_async_quit(j);
+	ok(pthread_join(th, NULL) == 0, "journal_async_quit: the sync loop returns");
+	journal_close(j);
+	r = reopen(&j, &s, err);
+	ok(r == 0 && s.n == 106 && !strcmp(s.last, "record 106"), "reopened: 106 records (%d)", s.n);
 	journal_close(j);
 
 	rm_dir();
