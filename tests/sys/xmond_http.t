@@ -6,6 +6,7 @@
 # read slowly, a client that stops reading, event streams (broadcast, a
 # slow stream dropped at its bound, pings), and the server still serving
 # after each of these.
+import atexit
 import json
 import os
 import socket
@@ -49,11 +50,20 @@ tmp = tempfile.mkdtemp(prefix="lull-http.")
 servers = []
 
 
+@atexit.register
+def _kill_servers():
+    for p in servers:
+        if p.poll() is None:
+            p.kill()
+
+
 def start(*args):
     pf = os.path.join(tmp, "port%d" % len(servers))
     # its log (a warning per failing handler, a line per dropped stream)
     # goes to a file, shown when a test fails
-    p = subprocess.Popen([HTTPD, pf] + [str(a) for a in args],
+    # stdout not inherited, and killed at exit however the script ends:
+    # a server left behind would hold prove's pipe open and hang the run
+    p = subprocess.Popen([HTTPD, pf] + [str(a) for a in args], stdout=subprocess.DEVNULL,
                          stderr=open(os.path.join(tmp, "httpd%d.log" % len(servers)), "w"))
     servers.append(p)
     end = time.time() + 10
