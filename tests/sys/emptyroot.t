@@ -34,7 +34,7 @@ fi
 
 . "$(dirname "$0")/tap.sh"
 . "$(dirname "$0")/lib_daemon.sh"
-plan 14
+plan 15
 
 ip link set lo up || { echo "Bail out! cannot bring up lo in the new network namespace"; exit 1; }
 R=$TMP/root
@@ -56,7 +56,9 @@ ok $(file -L "$R/bin/xmond" "$R/bin/echod" "$R/bin/xmonctl" | grep -vc 'statical
 # in ROOT: a program of the empty root, run by chroot
 in_root() { chroot "$R" "$@"; }
 
-in_root /bin/xmond --listen 0.0.0.0:5004 --http 127.0.0.1:8080 --state-dir /var/lib/xmond \
+# chroot itself in the background (not the in_root function, whose
+# subshell would be what $! names): the pid is the daemon's
+chroot "$R" /bin/xmond --listen 0.0.0.0:5004 --http 127.0.0.1:8080 --state-dir /var/lib/xmond \
 	--log /var/lib/xmond/xmond.log --down-grace 2s > /dev/null 2> "$TMP/xmond.err" &
 XPID=$!
 track $XPID
@@ -65,7 +67,7 @@ wait_for "xmond ready" 20 log_has "$R/var/lib/xmond/xmond.log" "xmond ready"
 ok $? "xmond starts in the empty root (READY line in its log)"
 [ -s "$TMP/xmond.err" ] && diag "xmond stderr: $(cat "$TMP/xmond.err")"
 
-in_root /bin/echod --listen 127.0.0.1:7777 --loops 2 --xmon xmond.test:5004 --app-type emptyroot.t \
+chroot "$R" /bin/echod --listen 127.0.0.1:7777 --loops 2 --xmon xmond.test:5004 --app-type emptyroot.t \
 	--instance echod@root --log /var/lib/xmond/echod.log > /dev/null 2> "$TMP/echod.err" &
 EPID=$!
 track $EPID
@@ -99,5 +101,6 @@ is "$(grep -ciE 'warn|error' "$R/var/lib/xmond/xmond.log")" 0 "xmond's log holds
 kill -TERM $EPID $XPID
 wait_for "both stopped" 20 eval "exited $EPID && exited $XPID"
 ok $? "both stop on SIGTERM"
+is "$(ps -eo args= | grep -cE '^/bin/(xmond|echod) .*/var/lib/xmond')" 0 "  no daemon of the root left running"
 ok $(test -s "$R/var/lib/xmond/lock" && ls "$R/var/lib/xmond" | grep -q '^journal\.'; echo $?) "the state directory holds the lock and a journal"
 done_testing
