@@ -50,6 +50,7 @@ static struct store {
 	struct reactor_defer sync;
 	struct reactor_watch sync_w;   /* the sync loop's "done" eventfd */
 	bool started;
+	struct alert *applied;         /* the alert the last record named, for changed() */
 	struct store_stats st;
 } S = { .next_key = 1 };
 
@@ -166,9 +167,18 @@ static uint64_t h_inst(const void *e)
 	return inst_hash(in->app_type, in->app_type_len, in->name, in->name_len);
 }
 
+/* Keys are handed out in sequence (and come back in sequence from our
+ * own journal): the key itself spreads them evenly over the buckets, and
+ * the alerts of one stretch of time share cache lines of the bucket array
+ * (a mixed hash scattered every new key to a cold line). */
+static uint64_t key_hash(uint64_t key)
+{
+	return key;
+}
+
 static uint64_t h_key(const void *e)
 {
-	return mix64(((const struct alert *)e)->key);
+	return key_hash(((const struct alert *)e)->key);
 }
 
 static uint64_t h_ident(const void *e)
@@ -231,7 +241,7 @@ struct alert *store_alert_by_key(uint64_t key)
 
 	if (!S.by_key.mask)
 		return NULL;
-	for (a = S.by_key.b[mix64(key) & S.by_key.mask]; a; a = a->knext)
+	for (a = S.by_key.b[key_hash(key) & S.by_key.mask]; a; a = a->knext)
 		if (a->key == key)
 			return a;
 	return NULL;
@@ -525,9 +535,10 @@ static int apply_open(struct rd *r, size_t len)
 	old = find_open(in, id.p, id.len, form == FORM_XMOND);
 	if (old)
 		table_del(&S.by_ident, old, offsetof(struct alert, inext), h_ident(old));
-	table_add(&S.by_key, a, offsetof(struct alert, knext), mix64(key), h_key);
+	table_add(&S.by_key, a, offsetof(struct alert, knext), key_hash(key), h_key);
 	table_add(&S.by_ident, a, offsetof(struct alert, inext), h_ident(a), h_ident);
 	list_add(&S.open_head, &S.open_tail, a);
+	S.applied = a;
 	in->open_alerts++;
 	S.st.alerts_open++;
 	if (key >= S.next_key)
@@ -545,7 +556,7 @@ static int apply_update(struct rd *r, size_t len)
 
 	if (r->bad)
 		return -EINVAL;
-	a = store_alert_by_key(key);
+	a = S.applied = store_alert_by_key(key);
 	if (!a || a->state != ALERT_OPEN)
 		return 0;
 	a->msg = hist_add(a, t, HIST_UPDATED, binnable, who, &msg, NULL)->msg;
@@ -566,7 +577,7 @@ static int apply_close(struct rd *r, size_t len)
 
 	if (r->bad || (state != ALERT_CLEARED && state != ALERT_BINNED))
 		return -EINVAL;
-	a = store_alert_by_key(key);
+	a = S.applied = store_alert_by_key(key);
 	if (!a || a->state != ALERT_OPEN)
 		return 0;
 	table_del(&S.by_ident, a, offsetof(struct alert, inext), h_ident(a));
@@ -602,7 +613,7 @@ static int apply_notified(struct rd *r, size_t len)
 
 	if (r->bad)
 		return -EINVAL;
-	a = store_alert_by_key(key);
+	a = S.applied = store_alert_by_key(key);
 	if (!a || !a->notify_pending)
 		return 0;
 	a->notify_pending = false;
@@ -636,6 +647,7 @@ int store_apply(void *arg, const uint8_t *p, size_t len)
 	struct rd r = { p + 1, len - 1, false };
 
 	(void)arg;
+	S.applied = NULL;
 	if (len < 1)
 		return -EINVAL;
 	switch (p[0]) {
@@ -715,10 +727,9 @@ static void changed(void)
 		if (in)
 			S.cfg.on_instance(in);
 	} else if ((rb[0] == 'O' || rb[0] == 'U' || rb[0] == 'C' || rb[0] == 'D') && S.cfg.on_alert) {
-		struct alert *a = store_alert_by_key(r_u64(&r));
-
-		if (a && !r.bad)
-			S.cfg.on_alert(a);
+		/* the alert store_apply() just found or made: no second lookup */
+		if (S.applied)
+			S.cfg.on_alert(S.applied);
 	}
 }
 
@@ -998,7 +1009,7 @@ static void prune_now(void)
 			notify_del(a->inst, a);
 		}
 		list_del(&S.closed_head, &S.closed_tail, a);
-		table_del(&S.by_key, a, offsetof(struct alert, knext), mix64(a->key));
+		table_del(&S.by_key, a, offsetof(struct alert, knext), key_hash(a->key));
 		S.live_bytes -= a->rec_bytes;
 		S.st.alerts_closed--;
 		S.st.pruned++;
