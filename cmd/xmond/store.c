@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "buf.h"
 #include "journal.h"
 #include "lull/log.h"
 #include "lull/time.h"
@@ -213,8 +214,7 @@ static char *pool_memdup(const void *src, size_t n)
 {
 	char *p = pool_alloc(n + 1, false);
 
-	if (n)
-		memcpy(p, src, n);
+	buf_copy(p, src, n);
 	p[n] = '\0';
 	return p;
 }
@@ -416,8 +416,7 @@ static void w_str(const void *p, size_t n)
 		n = 65535;
 	rb[rlen++] = (uint8_t)n;
 	rb[rlen++] = (uint8_t)(n >> 8);
-	if (n)
-		memcpy(rb + rlen, p, n);
+	buf_copy(rb + rlen, p, n);
 	rlen += n;
 }
 
@@ -564,7 +563,7 @@ static struct hist_ev *hist_add(struct alert *a, int64_t t, uint8_t kind, bool b
 	e->binnable = binnable;
 	e->who = who_intern(who);
 	if (msg && copy) {
-		memcpy(copy, msg->p, msg->len);
+		buf_copy(copy, msg->p, msg->len);
 		copy[msg->len] = '\0';
 		e->msg = copy;
 	} else {
@@ -613,7 +612,7 @@ static int apply_open(struct rd *r, size_t len)
 	a->hist = hist_inline(a);
 	a->hcap = HIST_INLINE;
 	a->id_text = (char *)(a->hist + HIST_INLINE);
-	memcpy(a->id_text, id.p, id.len);
+	buf_copy(a->id_text, id.p, id.len);
 	a->id_len = id.len;
 	a->id = -1;
 	if (id.len && id.len <= 19) {
