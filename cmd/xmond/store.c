@@ -480,12 +480,18 @@ static struct xmon_str r_str(struct rd *r)
 static struct {
 	char **s;
 	size_t n, mask;
+	char *last;        /* the last one asked for: a connection's operations */
+	size_t last_len;   /* come in runs, so this spares the hash and probe */
 } whos;
 
 static char *who_intern(struct xmon_str w)
 {
-	uint64_t h = fnv(0xcbf29ce484222325u, w.p, w.len);
+	uint64_t h;
 	size_t i;
+
+	if (whos.last && whos.last_len == w.len && !memcmp(whos.last, w.p, w.len))
+		return whos.last;
+	h = fnv(0xcbf29ce484222325u, w.p, w.len);
 
 	if (2 * (whos.n + 1) > whos.mask + 1) {
 		size_t nm = whos.mask ? 2 * (whos.mask + 1) - 1 : 255;
@@ -504,9 +510,14 @@ static char *who_intern(struct xmon_str w)
 	}
 	for (i = h & whos.mask; whos.s[i]; i = (i + 1) & whos.mask)
 		if (strlen(whos.s[i]) == w.len && !memcmp(whos.s[i], w.p, w.len))
-			return whos.s[i];
-	whos.n++;
-	return whos.s[i] = xmemdup(w.p, w.len);
+			break;
+	if (!whos.s[i]) {
+		whos.n++;
+		whos.s[i] = xmemdup(w.p, w.len);
+	}
+	whos.last = whos.s[i];
+	whos.last_len = w.len;
+	return whos.s[i];
 }
 
 /* The first HIST_INLINE events live in the alert's own allocation, and so
