@@ -36,6 +36,7 @@
 #include "journal.h"
 #include "lull/log.h"
 #include "lull/loop.h"
+#include "lull/prog.h"
 #include "lull/time.h"
 
 #define FLUSH_AT (4u << 20)        /* write early past this much queued */
@@ -782,7 +783,7 @@ int journal_sync_loop(void *arg)
 			return 0;
 		if (r < 0) {
 			log_error("journal sync loop: %s", strerror(-r));
-			return 111;
+			return PROG_EXIT_TEMP;
 		}
 		drain(j->req_fd);
 		pthread_mutex_lock(&j->box.mu);

@@ -23,7 +23,7 @@ is "$(lull_syms "$N" | grep -v '^notify_' | tr '\n' ' ')" "" "a READY=1-only pro
 ok $(nm "$N" | grep -qE ' [TtWw] pthread_create$'; [ $? = 1 ]; echo $?) "  and no pthread_create (no threads)"
 ok $(nm "$N" | grep -qE ' [TtWw] notify_ready$'; echo $?) "  but notify_ready itself"
 X=$BIN/xmonctl
-is "$(lull_syms "$X" | grep -E '^(loop|log|xmon|reactor|crash)_' | grep -vE '^xmon_(enc|parser|str)' | tr '\n' ' ')" "" \
+is "$(lull_syms "$X" | grep -E '^(loop|log|xmon|reactor|crash)_' | grep -vE '^xmon_(enc|parser|reader|str)' | tr '\n' ' ')" "" \
 	"xmonctl links the wire codec and the resolver, not the loops, the log or the agent"
 
 done_testing

@@ -139,6 +139,25 @@ def closed_by_peer(s, timeout=5.0):
         return False
 
 
+def read_to_close(port, raw):
+    """Send raw on a new connection, read until the server closes (or
+    resets) it: (head, body)."""
+    s = connect(port)
+    s.sendall(raw)
+    data = b""
+    while True:
+        try:
+            d = s.recv(1 << 20)
+        except ConnectionResetError:
+            break
+        if not d:
+            break
+        data += d
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
 def stats(port):
     r = get(port, "/stats")
     return dict(l.split("=") for l in r.body.decode().split())
@@ -467,36 +486,12 @@ head, _, body = data.partition(b"\r\n\r\n")
 ok(b"Content-Length" not in head and b"Connection: close\r\n" in head and body == pattern(1000000),
    "without a length announced: no Content-Length, Connection: close, the body ends at the close")
 s.close()
-s = connect(port)
-s.sendall(b"GET /sendnow?n=1000000&chunk=30000&announce=1000010 HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-data = b""
-while True:
-    try:
-        d = s.recv(1 << 20)
-    except ConnectionResetError:
-        break
-    if not d:
-        break
-    data += d
-head, _, body = data.partition(b"\r\n\r\n")
+head, body = read_to_close(port, b"GET /sendnow?n=1000000&chunk=30000&announce=1000010 HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
 ok(b"Content-Length: 1000010\r\n" in head and len(body) < 1000010 and b"hello" not in body,
    "a body shorter than announced: the connection is closed, nothing answered after it (%d bytes)" % len(body))
-s.close()
-s = connect(port)
-s.sendall(b"GET /sendnow?n=1000000&chunk=30000&announce=500000 HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-data = b""
-while True:
-    try:
-        d = s.recv(1 << 20)
-    except ConnectionResetError:
-        break
-    if not d:
-        break
-    data += d
-head, _, body = data.partition(b"\r\n\r\n")
+head, body = read_to_close(port, b"GET /sendnow?n=1000000&chunk=30000&announce=500000 HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
 ok(b"Content-Length: 500000\r\n" in head and len(body) <= 500000 and b"hello" not in body,
    "a body longer than announced: nothing past the length goes out, the connection is closed (%d bytes)" % len(body))
-s.close()
 r = request(port, b"HEAD /sendnow?n=300000&chunk=30000 HTTP/1.1\r\nHost: t\r\n\r\n", head=True)
 is_(r.headers.get("content-length"), "300000", "HEAD: answered whole, with its length")
 ok(serving(port), "still serving")

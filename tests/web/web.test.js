@@ -588,8 +588,11 @@ async function screenshots(browser) {
 		await p.keyboard.press('/');
 		await p.keyboard.type('replication');
 		await p.waitForFunction(() => new URL(location.href).searchParams.get('q') === 'replication', null, { timeout: 5000 });
-		const shown = await p.$$eval('#groups li.alert', (ls) => ls.filter((l) => !l.hidden && l.offsetParent).length);
 		const want = jobs.filter((j) => j[2].includes('replication')).length;
+		// the URL may change a frame before the rows do: wait for them, then check
+		await p.waitForFunction((n) => [...document.querySelectorAll('#groups li.alert')].filter((l) => !l.hidden && l.offsetParent).length === n,
+			want, { timeout: 5000 }).catch(() => {});
+		const shown = await p.$$eval('#groups li.alert', (ls) => ls.filter((l) => !l.hidden && l.offsetParent).length);
 		is(shown, want, 'keyboard: "/" then typing filters to ' + want + ' alerts, kept in the URL');
 		const link = p.url();
 		const p2 = await newPage(browser, link);
