@@ -1,6 +1,7 @@
 /* cmd/xmond/buf.h: the growth rule of xmond's growable buffers, shared by
  * the JSON writer's text (json.c) and the HTTP layer's output and bodies
  * (http.c): capacity doubles from a first size, never past a hard cap.
+ * Also buf_copy(), the inline short copy of the hot paths (store, journal).
  *
  * Header-only (static inline), so the fuzz harnesses that include a .c of
  * cmd/xmond link without another object.

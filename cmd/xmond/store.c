@@ -1,7 +1,7 @@
 /* store.c: instances, alerts, history (store.h), journaled.
  *
- * Global state: the store below, owned by the reactor thread (by the main
- * thread during replay, before that thread exists).
+ * Global state: the store below and its memory pool, owned by the reactor
+ * thread (by the main thread during replay, before that thread exists).
  *
  * Every change is made the same way: encode a journal record, queue it,
  * then apply that very record to memory with the function replay uses.
@@ -117,99 +117,136 @@ static void *xmemdup(const void *src, size_t n)
 }
 
 /* Alerts, their history arrays and their messages come from a pool of
- * size classes (16 bytes apart, up to POOL_MAX): a freed block goes on
- * its class's free list and the next allocation of that class takes it
- * (a pruned alert's memory serves the next ones); a class with none
- * carves a block from the current chunk. musl's malloc cost some 15 % of
- * the reactor's time per operation, spent on exactly these. Chunks are
- * mapped with MAP_POPULATE (64 KiB, doubling up to 2 MiB): one call maps
- * their pages, where first touches cost a page fault each (8 % of the
- * time, on this VM), and their memory is zero already. Each block
- * has an 8-byte header naming its class (0: a plain malloc, for larger
- * ones), so blocks are 8-byte aligned. Chunks are never returned: the
- * memory is there for the next alerts. Under AddressSanitizer every block
- * is a plain malloc, so that it still sees use after free. */
+ * size classes (16 bytes apart, blocks up to POOL_MAX with their header):
+ * a freed block goes on its class's free list and the next allocation of
+ * that class takes it (a pruned alert's memory serves the next ones); a
+ * class with none carves a block from the current chunk. musl's malloc
+ * cost some 15 % of the reactor's time per operation, spent on exactly
+ * these. Chunks are mapped with MAP_POPULATE (64 KiB, doubling up to
+ * 2 MiB): one call maps their pages, where first touches cost a page fault
+ * each (8 % of the time, on this VM), and their memory is zero already.
+ * Each block has an 8-byte header naming its class (0: a plain malloc,
+ * for larger ones), so blocks are 8-byte aligned (asserted below for what
+ * is stored in them).
+ *
+ * Chunks are never returned to the system: memory freed by pruned
+ * history serves the next alerts, but after a spike xmond keeps the
+ * memory of its peak (a restart, which replays the journal, gives it
+ * back). /metrics shows both figures (xmond_pool_bytes, and how much of
+ * it is free).
+ *
+ * Under AddressSanitizer the pool stays (so sanitized runs execute it),
+ * and a block on a free list is poisoned: a use after free or a double
+ * free through the pool is reported like one through malloc. */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define POOL_PLAIN 1
+#define POOL_ASAN 1
 #endif
 #endif
-#if defined(__SANITIZE_ADDRESS__)
-#define POOL_PLAIN 1
+#if defined(__SANITIZE_ADDRESS__) && !defined(POOL_ASAN)
+#define POOL_ASAN 1
+#endif
+#ifdef POOL_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define LSAN_ROOT(p, n) __lsan_register_root_region(p, n)  /* its pointers keep blocks alive */
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#define LSAN_ROOT(p, n) ((void)(p), (void)(n))
 #endif
 
-#define POOL_MAX 1024
+#define POOL_MAX 1040           /* a 32-event history array and its header */
+#define POOL_CLASSES (POOL_MAX / 16)
 #define POOL_CHUNK_MIN (64 * 1024)
 #define POOL_CHUNK_MAX (2 * 1024 * 1024)
 
 struct pool_block {
+	uint64_t class;
 	struct pool_block *next;
 };
 
 static struct {
-	struct pool_block *free[POOL_MAX / 16 + 1];
+	struct pool_block *free[POOL_CLASSES + 1];
 	char *cur, *end;
 	size_t chunk;
+	uint64_t mapped, free_bytes;
 } pool;
 
-/* n bytes, zeroed when `zero`. */
+/* n bytes, zeroed when `zero`; freed with pool_free. */
 static void *pool_alloc(size_t n, bool zero)
 {
+	size_t c = (n + 8 + 15) / 16;
 	uint64_t *h;
 
-#ifndef POOL_PLAIN
-	size_t c = (n + 8 + 15) / 16;
-
-	if (c * 16 <= POOL_MAX) {
-		if (pool.free[c]) {
-			h = (uint64_t *)(void *)pool.free[c];
-			pool.free[c] = pool.free[c]->next;
-			if (zero)
-				memset(h + 1, 0, c * 16 - 8);
-		} else {
-			if ((size_t)(pool.end - pool.cur) < c * 16) {
-				/* the rest of the chunk is lost: under POOL_MAX bytes */
-				void *m;
-
-				pool.chunk = pool.chunk ? pool.chunk : POOL_CHUNK_MIN;
-				m = mmap(NULL, pool.chunk, PROT_READ | PROT_WRITE,
-					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-				if (m == MAP_FAILED)
-					oom(pool.chunk);
-				pool.cur = m;
-				pool.end = pool.cur + pool.chunk;
-				if (pool.chunk < POOL_CHUNK_MAX)
-					pool.chunk *= 2;
-			}
-			h = (uint64_t *)(void *)pool.cur;  /* zero: never used */
-			pool.cur += c * 16;
-		}
-		*h = c;
+	if (c > POOL_CLASSES) {
+		if (!(h = zero ? calloc(1, n + 8) : malloc(n + 8)))
+			oom(n + 8);
+		*h = 0;
 		return h + 1;
 	}
-#endif
-	if (!(h = zero ? calloc(1, n + 8) : malloc(n + 8)))
-		oom(n + 8);
-	*h = 0;
+	if (pool.free[c]) {
+		struct pool_block *b = pool.free[c];
+
+		UNPOISON(b, c * 16);
+		pool.free[c] = b->next;
+		pool.free_bytes -= c * 16;
+		h = &b->class;
+		if (zero)
+			memset(h + 1, 0, c * 16 - 8);
+	} else {
+		if ((size_t)(pool.end - pool.cur) < c * 16) {
+			/* the rest of the chunk is lost: under POOL_MAX bytes */
+			void *m;
+
+			pool.chunk = pool.chunk ? pool.chunk : POOL_CHUNK_MIN;
+			m = mmap(NULL, pool.chunk, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			if (m == MAP_FAILED)
+				oom(pool.chunk);
+			POISON(m, pool.chunk);  /* uncarved memory */
+			LSAN_ROOT(m, pool.chunk);
+			pool.cur = m;
+			pool.end = pool.cur + pool.chunk;
+			pool.mapped += pool.chunk;
+			if (pool.chunk < POOL_CHUNK_MAX)
+				pool.chunk *= 2;
+		}
+		h = (uint64_t *)(void *)pool.cur;  /* zero: never used */
+		UNPOISON(h, c * 16);
+		pool.cur += c * 16;
+	}
+	*h = c;
 	return h + 1;
 }
 
+/* Give back a block of pool_alloc (NULL: nothing). */
 static void pool_free(void *p)
 {
-	uint64_t *h = (uint64_t *)p - 1;
+	uint64_t *h;
 	struct pool_block *b;
 
 	if (!p)
 		return;
+	h = (uint64_t *)p - 1;
 	if (*h == 0) {
 		free(h);
 		return;
 	}
-	b = (struct pool_block *)(void *)h;
+	if (*h > POOL_CLASSES) {
+		log_error("store: freeing a block with a corrupt header (class %" PRIu64 ")", *h);
+		abort();
+	}
+	b = container_of(h, struct pool_block, class);
 	b->next = pool.free[*h];
 	pool.free[*h] = b;
+	pool.free_bytes += *h * 16;
+	POISON(b, *h * 16);
 }
 
+/* A NUL-terminated copy of n bytes, from the pool. */
 static char *pool_memdup(const void *src, size_t n)
 {
 	char *p = pool_alloc(n + 1, false);
@@ -525,6 +562,7 @@ static char *who_intern(struct xmon_str w)
  * updated, and closed: one allocation, not four). */
 #define HIST_INLINE 4
 _Static_assert(sizeof(struct alert) % _Alignof(struct hist_ev) == 0, "inline events follow the alert");
+_Static_assert(_Alignof(struct alert) <= 8 && _Alignof(struct hist_ev) <= 8, "pool blocks are 8-byte aligned");
 
 static struct hist_ev *hist_inline(const struct alert *a)
 {
@@ -610,8 +648,9 @@ static int apply_open(struct rd *r, size_t len)
 	struct alert *a, *old;
 	size_t asz;
 
-	/* keys only grow: one at or past next_key cannot be held yet */
-	if (r->bad || form > FORM_XMOND || (key < S.next_key && store_alert_by_key(key)))
+	/* keys only grow: one at or past next_key cannot be held yet; the
+	 * largest is refused, so that next_key cannot wrap to a held one */
+	if (r->bad || form > FORM_XMOND || key == UINT64_MAX || (key < S.next_key && store_alert_by_key(key)))
 		return -EINVAL;
 	in = inst_find(type.p, type.len, name.p, name.len, true);
 	/* the first events, the id text and the first message live in the
@@ -771,7 +810,7 @@ int store_apply(void *arg, const uint8_t *p, size_t len)
 	case 'K': {
 		uint64_t k = r_u64(&r);
 
-		if (r.bad)
+		if (r.bad || k == UINT64_MAX)
 			return -EINVAL;
 		if (k > S.next_key)
 			S.next_key = k;
@@ -857,6 +896,7 @@ static void commit(void)
 	/* after the sync is queued: deferred calls run in order, so the
 	 * group commit goes before the event stream's flush */
 	changed();
+	S.applied = NULL;  /* it may be pruned before the next record */
 }
 
 static void rec_instance(struct instance *in, bool up, bool parent)
@@ -1316,6 +1356,8 @@ struct instance *store_instances(void)
 void store_get_stats(struct store_stats *s)
 {
 	*s = S.st;
+	s->pool_bytes = pool.mapped;
+	s->pool_free_bytes = pool.free_bytes;
 }
 
 void store_count_by_app_type(void (*fn)(void *arg, const char *type, uint16_t len, uint64_t n), void *arg)
