@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "journal.h"
 #include "lull/log.h"
 #include "lull/loop.h"
@@ -210,7 +211,7 @@ static size_t rec_encode(uint8_t *out, const void *payload, size_t len)
 	put32(out, (uint32_t)len);
 	put32(out + 4, ~(uint32_t)len);
 	put32(out + 8, crc32c(0, payload, len));
-	memcpy(out + JOURNAL_HDR, payload, len);
+	buf_copy(out + JOURNAL_HDR, payload, len);
 	return JOURNAL_HDR + len;
 }
 

@@ -159,6 +159,10 @@ size_t metrics_render(char **res)
 	store_count_by_app_type(by_type, &o);
 	put(&o, "# HELP xmond_alerts_closed Closed alerts kept in the history.\n# TYPE xmond_alerts_closed gauge\n"
 		"xmond_alerts_closed %llu\n", U(s.alerts_closed));
+	put(&o, "# HELP xmond_pool_bytes Memory mapped for alerts, their history and messages; never returned.\n"
+		"# TYPE xmond_pool_bytes gauge\nxmond_pool_bytes %llu\n", U(s.pool_bytes));
+	put(&o, "# HELP xmond_pool_free_bytes Of xmond_pool_bytes, freed and kept for the next alerts.\n"
+		"# TYPE xmond_pool_free_bytes gauge\nxmond_pool_free_bytes %llu\n", U(s.pool_free_bytes));
 	put(&o, "# HELP xmond_alert_operations_total Alert operations by kind.\n"
 		"# TYPE xmond_alert_operations_total counter\n");
 	put(&o, "xmond_alert_operations_total{op=\"create\"} %llu\n", U(s.creates));

@@ -102,6 +102,7 @@ struct store_stats {
 	uint64_t instances, instances_up, alerts_open, alerts_closed;
 	uint64_t creates, updates, clears, bins, unknown_updates, unknown_clears, limit_refused;
 	uint64_t liveness_raised, liveness_cleared, pruned, notices_queued;
+	uint64_t pool_bytes, pool_free_bytes;  /* memory mapped for alerts, and free in it */
 };
 
 /* Set up (before replay). The store keeps pointers to r and j. */

@@ -287,11 +287,15 @@ for m in 'xmond_connections ' 'xmond_instances{state="down"}' 'xmond_alerts_open
 	'xmond_messages_in_total{type="create"}' 'xmond_messages_out_total{type="heartbeat"}' \
 	'xmond_protocol_errors_total{kind="bad_magic"}' 'xmond_journal_bytes ' 'xmond_fsync_seconds_bucket{le="+Inf"}' \
 	'xmond_compactions_total ' 'xmond_events_published_total ' 'xmond_events_skipped_total ' 'xmond_event_streams 0' \
-	'xmond_event_streams_opened_total ' 'xmond_event_streams_dropped_total 0' 'xmond_event_stream_bytes_total '; do
+	'xmond_event_streams_opened_total ' 'xmond_event_streams_dropped_total 0' 'xmond_event_stream_bytes_total ' \
+	'xmond_pool_bytes ' 'xmond_pool_free_bytes '; do
 	grep -qF "$m" "$TMP/metrics" || { mfail=1; diag "/metrics lacks $m"; }
 done
 ok $mfail "/metrics: connections, instances, open alerts by app type, messages in/out, errors, journal, fsync histogram, compactions, event streams"
 diag "$(grep -E '^xmond_fsync_seconds_(sum|count)' "$TMP/metrics" | tr '\n' ' ')"
+pool=$(sed -n 's/^xmond_pool_bytes //p' "$TMP/metrics") poolfree=$(sed -n 's/^xmond_pool_free_bytes //p' "$TMP/metrics")
+is_num_ge "$pool" 2000000 "  xmond_pool_bytes holds the 10 000 open alerts (200 bytes or more each): $pool"
+is_num_ge "$((pool - poolfree))" 2000000 "  and xmond_pool_free_bytes is part of it: $poolfree free"
 
 # ---- 8. echod end to end ----------------------------------------------------------------
 EPORT=$(free_port)
