@@ -1,6 +1,6 @@
-/* fuzz/feed.h: the split-feed driver shared by the xmon parser harnesses
- * (xmon_client.c, xmon_server.c); header-only because fuzz/run builds
- * every fuzz/NAME.c into a harness of its own.
+/* fuzz/xmon_feed.h: fuzz/feed.h's split-feed driver for the xmon parser
+ * harnesses (xmon_client.c, xmon_server.c); header-only because fuzz/run
+ * builds every fuzz/NAME.c into a harness of its own.
  *
  * A harness supplies check(): what must hold for one message (index: its
  * rank in the stream; raw, rawlen: the input bytes it was parsed from;
@@ -18,8 +18,8 @@
  *     reach alone.
  * Any mismatch aborts with the file and line of the check.
  */
-#ifndef LULL_FUZZ_FEED_H
-#define LULL_FUZZ_FEED_H
+#ifndef LULL_FUZZ_XMON_FEED_H
+#define LULL_FUZZ_XMON_FEED_H
 
 #include <errno.h>
 #include <stdint.h>
@@ -29,13 +29,7 @@
 
 #include "lull/xmon_wire.h"
 
-#define CHECK(c)                                                                                                       \
-	do {                                                                                                           \
-		if (!(c)) {                                                                                            \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                          \
-			abort();                                                                                       \
-		}                                                                                                      \
-	} while (0)
+#include "feed.h"
 
 typedef void (*feed_check_fn)(const struct xmon_parser *p, const struct xmon_msg *m, size_t index, const uint8_t *raw,
 			      size_t rawlen, int deep);
@@ -67,15 +61,6 @@ static int64_t decimal(struct xmon_str s)
 	return v;
 }
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3u;
-	return h;
-}
-
 static uint64_t hash_str(uint64_t h, struct xmon_str s)
 {
 	h = hash_bytes(h, &s.len, sizeof(s.len));
@@ -97,15 +82,8 @@ static uint64_t hash_msg(uint64_t h, const struct xmon_msg *m)
 	return hash_str(h, m->json);
 }
 
-static uint64_t mix(uint64_t *s)
-{
-	/* splitmix64 */
-	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
+/* The split passes' piece sizes: up to 1, 4, ... 8192 bytes. */
+static const size_t xmon_scale[6] = { 1, 4, 16, 64, 512, 8192 };
 
 struct outcome {
 	uint64_t hash;
@@ -119,7 +97,6 @@ static void feed_pass(enum xmon_dir dir, feed_check_fn check, const uint8_t *dat
 		      struct outcome *o)
 {
 	static struct xmon_parser p;
-	static const size_t scale[] = { 1, 4, 16, 64, 512, 8192 };
 	struct xmon_msg m;
 	size_t off = 0, consumed = 0; /* consumed: input bytes before the next message */
 	int r = 0;
@@ -128,13 +105,8 @@ static void feed_pass(enum xmon_dir dir, feed_check_fn check, const uint8_t *dat
 	o->hash = 0xcbf29ce484222325u;
 	xmon_parser_init(&p, dir);
 	for (;;) {
-		size_t ask = size - off, took, got = 0;
+		size_t ask = feed_piece(&seed, size - off, xmon_scale), took, got = 0;
 
-		if (seed) {
-			size_t c = 1 + mix(&seed) % scale[mix(&seed) % 6];
-
-			ask = ask < c ? ask : c;
-		}
 		took = xmon_parser_feed(&p, data + off, ask);
 		CHECK(took <= ask);
 		off += took;
@@ -174,7 +146,6 @@ static void feed_pass(enum xmon_dir dir, feed_check_fn check, const uint8_t *dat
  * copying it. */
 static void reader_pass(enum xmon_dir dir, const uint8_t *data, size_t size, uint64_t seed, struct outcome *o)
 {
-	static const size_t scale[] = { 1, 4, 16, 64, 512, 8192 };
 	struct xmon_reader rd;
 	struct xmon_msg m;
 	size_t off = 0;
@@ -184,15 +155,10 @@ static void reader_pass(enum xmon_dir dir, const uint8_t *data, size_t size, uin
 	o->hash = 0xcbf29ce484222325u;
 	xmon_reader_init(&rd, dir);
 	while (off < size) {
-		size_t ask = size - off, left;
+		size_t ask = feed_piece(&seed, size - off, xmon_scale), left;
 		uint8_t *piece;
 		const uint8_t *p;
 
-		if (seed) {
-			size_t c = 1 + mix(&seed) % scale[mix(&seed) % 6];
-
-			ask = ask < c ? ask : c;
-		}
 		piece = malloc(ask);
 		CHECK(piece);
 		memcpy(piece, data + off, ask);
@@ -222,7 +188,7 @@ static void reader_pass(enum xmon_dir dir, const uint8_t *data, size_t size, uin
 static void feed_both_ways(enum xmon_dir dir, feed_check_fn check, const uint8_t *data, size_t size)
 {
 	struct outcome whole, split, reader;
-	uint64_t seed = hash_bytes(0xcbf29ce484222325u, data, size) | 1;
+	uint64_t seed = feed_seed(data, size);
 
 	feed_pass(dir, check, data, size, 0, &whole);
 	feed_pass(dir, check, data, size, seed, &split);
@@ -233,36 +199,26 @@ static void feed_both_ways(enum xmon_dir dir, feed_check_fn check, const uint8_t
 	      whole.left == reader.left && (whole.r == 0 || strcmp(whole.error, reader.error) == 0));
 }
 
-/* Both ways on prefix + data (no copy when there is no prefix), then, for
- * one input in eight, on prefix + data repeated past 2 * XMON_MSG_MAX. */
+struct xmon_feed {
+	enum xmon_dir dir;
+	feed_check_fn check;
+};
+
+static void xmon_feed_run(const void *ctx, const uint8_t *data, size_t size)
+{
+	const struct xmon_feed *f = ctx;
+
+	feed_both_ways(f->dir, f->check, data, size);
+}
+
+/* Both ways on prefix + data, then, for one input in eight, on prefix +
+ * data repeated past 2 * XMON_MSG_MAX (the buffer must compact). */
 static void feed_all(enum xmon_dir dir, feed_check_fn check, const uint8_t *prefix, size_t plen, const uint8_t *data,
 		     size_t size)
 {
-	uint8_t *buf;
+	struct xmon_feed f = { dir, check };
 
-	if (plen) {
-		buf = malloc(plen + size + 1);
-		CHECK(buf);
-		memcpy(buf, prefix, plen);
-		if (size)
-			memcpy(buf + plen, data, size);
-		feed_both_ways(dir, check, buf, plen + size);
-		free(buf);
-	} else {
-		feed_both_ways(dir, check, data, size);
-	}
-	if (size && size < 4096 && hash_bytes(0x84222325u, data, size) % 8 == 0) {
-		size_t k = (2 * XMON_MSG_MAX + size) / size, n = plen + k * size;
-
-		buf = malloc(n);
-		CHECK(buf);
-		if (plen)
-			memcpy(buf, prefix, plen);
-		for (size_t i = 0; i < k; i++)
-			memcpy(buf + plen + i * size, data, size);
-		feed_both_ways(dir, check, buf, n);
-		free(buf);
-	}
+	feed_repeated(xmon_feed_run, &f, prefix, plen, data, size, 2 * XMON_MSG_MAX);
 }
 
 #endif
