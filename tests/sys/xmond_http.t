@@ -15,31 +15,12 @@ import sys
 import tempfile
 import time
 
-BUILD = os.environ.get("LULL_BUILD") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import BUILD, closed_by_peer, diag, is_, ok  # noqa: E402
+
 HTTPD = os.path.join(BUILD, "tests/sys/xmond_httpd")
 SAN = os.environ.get("LULL_SAN") == "1"
-
-n_tests = 0
-n_failed = 0
-
-
-def ok(cond, desc):
-    global n_tests, n_failed
-    n_tests += 1
-    print("%sok %d - %s" % ("" if cond else "not ", n_tests, desc), flush=True)
-    if not cond:
-        n_failed += 1
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines() or [""]:
-        print("# " + line, flush=True)
-
-
-def is_(got, want, desc):
-    if not ok(got == want, desc):
-        diag("got %r, want %r" % (got, want))
 
 
 if not os.access(HTTPD, os.X_OK):
@@ -123,20 +104,6 @@ def request(port, raw, head=False):
 
 def get(port, path, extra=""):
     return request(port, ("GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (path, extra)).encode())
-
-
-def closed_by_peer(s, timeout=5.0):
-    """True if the peer closes (EOF or reset) within timeout; data is drained."""
-    s.settimeout(timeout)
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                return True
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
 
 
 def read_to_close(port, raw):
@@ -585,10 +552,9 @@ ok(serving(port), "still serving at the end")
 ok(proc.poll() is None, "the server never died")
 proc.terminate()
 proc.wait()
-if n_failed:
+if tap.failed():
     for name in sorted(os.listdir(tmp)):
         if name.endswith(".log"):
             diag("%s:\n%s" % (name, open(os.path.join(tmp, name)).read()))
 subprocess.run(["rm", "-rf", tmp])
-print("1..%d" % n_tests)
-sys.exit(1 if n_failed else 0)
+tap.done()
