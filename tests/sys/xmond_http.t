@@ -125,6 +125,18 @@ def read_to_close(port, raw):
     return head, body
 
 
+def half_close(port, raw):
+    """Send raw on a new connection and half-close it: (the answer, whether
+    the server then closed the connection)."""
+    s = connect(port)
+    s.sendall(raw)
+    s.shutdown(socket.SHUT_WR)
+    r, _ = read_response(s)
+    closed = closed_by_peer(s)
+    s.close()
+    return r, closed
+
+
 def stats(port):
     r = get(port, "/stats")
     return dict(l.split("=") for l in r.body.decode().split())
@@ -303,18 +315,10 @@ ok(len(r.body) == 3000000 and r2.status == 100 and r3.body == b"ok" and len(r4.b
    "100 Continue and a 405 wait behind a 3 MB answer")
 s.close()
 # the client half-closes after a complete request: answered, then closed
-s = connect(port)
-s.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-s.shutdown(socket.SHUT_WR)
-r, buf = read_response(s)
-ok(r.status == 200 and closed_by_peer(s), "request then half-close: answered, then closed")
-s.close()
-s = connect(port)
-s.sendall(b"GET /hello HTTP/1.1\r\nHo")
-s.shutdown(socket.SHUT_WR)
-r, buf = read_response(s)
-ok(r.status == 400 and closed_by_peer(s), "request cut by a half-close: 400, closed")
-s.close()
+r, closed = half_close(port, b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+ok(r.status == 200 and closed, "request then half-close: answered, then closed")
+r, closed = half_close(port, b"GET /hello HTTP/1.1\r\nHo")
+ok(r.status == 400 and closed, "request cut by a half-close: 400, closed")
 ok(serving(port), "still serving after the rejections")
 
 # ---- slowloris: a request not complete within request_ns (1 s) is closed
