@@ -56,6 +56,8 @@
 #include "lull/log.h"
 #include "lull/loop.h"
 
+#include "pct.h"
+
 #define MAX_RUNS 10000
 #define MAX_THREADS 64
 #define DEPTH 32
@@ -81,21 +83,6 @@ static int64_t mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted v[n], q in (0, 1]. */
-static double pct(const double *v, int n, double q)
-{
-	int k = (int)(q * n + 0.999999);
-
-	return v[(k < 1 ? 1 : k) - 1];
 }
 
 static void print_stats(double *us, int runs, int bad)

@@ -8,16 +8,12 @@
  * $NOTIFY_SOCKET once every base is started. No global state.
  */
 #include <event2/event.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "sdnotify.h"
-
-#define MAX_THREADS 256
+#include "idle_common.h"
 
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
@@ -39,25 +35,8 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	pthread_t th;
-	int n = argc > 1 ? atoi(argv[1]) : 8, sig, p[2];
-	sigset_t set;
+	pthread_t th[IDLE_MAX_THREADS];
 
-	if (n < 1 || n > MAX_THREADS) {
-		fprintf(stderr, "usage: idle_event [THREADS]\n");
-		return 100;
-	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	for (int i = 0; i < n; i++) {
-		if (pipe2(p, O_CLOEXEC) < 0 || pthread_create(&th, NULL, worker, (void *)(long)p[0])) {
-			perror("idle_event: thread");
-			return 111;
-		}
-	}
-	bench_notify_ready();
-	sigwait(&set, &sig);
+	idle_run("idle_event", argc, argv, worker, th);
 	_exit(0);
 }

@@ -9,19 +9,15 @@
  * Sends READY=1 to $NOTIFY_SOCKET once every thread is started.
  * Global state: the stop flag.
  */
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "sdnotify.h"
-
-#define MAX_THREADS 256
+#include "idle_common.h"
 
 static atomic_bool stop;
 
@@ -36,26 +32,9 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	pthread_t th[MAX_THREADS];
-	int n = argc > 1 ? atoi(argv[1]) : 8, sig, p[2];
-	sigset_t set;
+	pthread_t th[IDLE_MAX_THREADS];
+	int n = idle_run("idle_stopflag", argc, argv, worker, th);
 
-	if (n < 1 || n > MAX_THREADS) {
-		fprintf(stderr, "usage: idle_stopflag [THREADS]\n");
-		return 100;
-	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	for (int i = 0; i < n; i++) {
-		if (pipe2(p, O_CLOEXEC) < 0 || pthread_create(&th[i], NULL, worker, (void *)(long)p[0])) {
-			perror("idle_stopflag: thread");
-			return 111;
-		}
-	}
-	bench_notify_ready();
-	sigwait(&set, &sig);
 	atomic_store(&stop, true);
 	for (int i = 0; i < n; i++)
 		pthread_join(th[i], NULL);

@@ -7,17 +7,13 @@
  * and exits on SIGTERM/SIGINT. Sends READY=1 to $NOTIFY_SOCKET once every
  * loop is started. No global state.
  */
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include "sdnotify.h"
-
-#define MAX_THREADS 256
+#include "idle_common.h"
 
 static void on_readable(uv_poll_t *h, int status, int events)
 {
@@ -40,25 +36,8 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	pthread_t th;
-	int n = argc > 1 ? atoi(argv[1]) : 8, sig, p[2];
-	sigset_t set;
+	pthread_t th[IDLE_MAX_THREADS];
 
-	if (n < 1 || n > MAX_THREADS) {
-		fprintf(stderr, "usage: idle_uv [THREADS]\n");
-		return 100;
-	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	for (int i = 0; i < n; i++) {
-		if (pipe2(p, O_CLOEXEC) < 0 || pthread_create(&th, NULL, worker, (void *)(long)p[0])) {
-			perror("idle_uv: thread");
-			return 111;
-		}
-	}
-	bench_notify_ready();
-	sigwait(&set, &sig);
+	idle_run("idle_uv", argc, argv, worker, th);
 	_exit(0);
 }

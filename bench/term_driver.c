@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pct.h"
 #include "sdnotify.h"
 
 #define MAX_RUNS 100000
@@ -29,21 +30,6 @@ static double mono_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted v[n], q in (0, 1]. */
-static double pct(const double *v, int n, double q)
-{
-	int k = (int)(q * n + 0.999999);
-
-	return v[(k < 1 ? 1 : k) - 1];
 }
 
 static pid_t start(char **argv, const char *sock)

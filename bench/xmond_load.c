@@ -274,6 +274,84 @@ struct thr {
 	long long ops, late;
 };
 
+/* A worker's sending state, on its own stack: the struct thr array is
+ * shared by the threads, so its counters would bounce between cores. */
+struct sender {
+	int first, count;
+	uint64_t k;                /* operations queued */
+	uint64_t rr;               /* paced: the next connection, round robin */
+	long long late;
+	struct conn **dirty;       /* connections with operations queued this turn */
+	int ndirty;
+};
+
+/* Can c take an operation: connected, logged on, not waiting for EPOLLOUT. */
+static int sendable(const struct conn *c)
+{
+	return c->fd >= 0 && c->state && !c->blocked;
+}
+
+/* Put c on the thread's list for this turn's send, once. */
+static void mark_dirty(struct sender *s, struct conn *c)
+{
+	if (!c->dirty) {
+		c->dirty = 1;
+		s->dirty[s->ndirty++] = c;
+	}
+}
+
+/* One send per connection per turn, as a real agent batches. */
+static void flush_dirty(struct sender *s, int ep)
+{
+	for (int i = 0; i < s->ndirty; i++) {
+		s->dirty[i]->dirty = 0;
+		if (s->dirty[i]->fd >= 0)
+			flush(ep, s->dirty[i]);
+	}
+	s->ndirty = 0;
+}
+
+/* -r R: queue the operations due by now on the absolute schedule
+ * t0 + k / rate, round robin over the connections that take them. */
+static void queue_paced(struct sender *s, double rate, int64_t t0, int64_t now)
+{
+	uint64_t due = (uint64_t)((double)(now - t0) * rate / 1e9);
+	uint64_t tries = 0;
+
+	while (s->k < due && tries < (uint64_t)s->count) {
+		struct conn *c = &conns[s->first + s->rr % (uint64_t)s->count];
+		s->rr++;
+		if (!sendable(c)) {
+			tries++;
+			continue;
+		}
+		int64_t sched = t0 + (int64_t)((double)s->k * 1e9 / rate);
+		if (one_op(c, sched) < 0) {
+			tries++;
+			continue;
+		}
+		tries = 0;
+		if (now - sched > 1000000)
+			s->late++;
+		s->k++;
+		mark_dirty(s, c);
+	}
+}
+
+/* -r 0: fill every connection's buffer (up to -N's share). */
+static void queue_flat(struct sender *s)
+{
+	for (int i = s->first; i < s->first + s->count; i++) {
+		struct conn *c = &conns[i];
+		if (!sendable(c))
+			continue;
+		int64_t tq = now_ns();
+		while ((!o_total || (long long)s->k < o_total / o_threads) && one_op(c, tq) == 0)
+			s->k++;
+		mark_dirty(s, c);
+	}
+}
+
 static void *worker(void *arg)
 {
 	struct thr *t = arg;
@@ -281,10 +359,10 @@ static void *worker(void *arg)
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	double rate = o_rate > 0 ? o_rate / o_threads : 0;
 	int64_t t0 = 0, end = 0;
-	uint64_t k = 0, rr = 0;
-	int running = 0, finished = 0, ndirty = 0;
-	struct conn **dirty = calloc((size_t)t->count, sizeof(*dirty));
+	int running = 0, finished = 0;
+	struct sender s = { .first = t->first, .count = t->count };
 
+	s.dirty = calloc((size_t)t->count, sizeof(*s.dirty));
 	for (int i = t->first; i < t->first + t->count; i++) {
 		struct conn *c = &conns[i];
 		if (connect_one(c) < 0) {
@@ -320,69 +398,23 @@ static void *worker(void *arg)
 		}
 		if (running && !finished) {
 			int64_t now = now_ns();
-			if (now >= end || (o_total && (long long)k >= o_total / o_threads)) {
+			if (now >= end || (o_total && (long long)s.k >= o_total / o_threads)) {
 				finished = 1;
 				atomic_fetch_add(&threads_done, 1);
 				if (!o_hold)
 					break;
 				continue;
 			}
-			if (rate > 0) {
-				uint64_t due = (uint64_t)((double)(now - t0) * rate / 1e9);
-				uint64_t tries = 0;
-				while (k < due && tries < (uint64_t)t->count) {
-					struct conn *c = &conns[t->first + rr % (uint64_t)t->count];
-					rr++;
-					if (c->fd < 0 || !c->state || c->blocked) {
-						tries++;
-						continue;
-					}
-					int64_t sched = t0 + (int64_t)((double)k * 1e9 / rate);
-					if (one_op(c, sched) < 0) {
-						tries++;
-						continue;
-					}
-					tries = 0;
-					if (now - sched > 1000000)
-						t->late++;
-					k++;
-					if (!c->dirty) {
-						c->dirty = 1;
-						dirty[ndirty++] = c;
-					}
-				}
-				/* one send per connection per turn, as a real agent batches */
-				for (int i = 0; i < ndirty; i++) {
-					dirty[i]->dirty = 0;
-					if (dirty[i]->fd >= 0)
-						flush(ep, dirty[i]);
-				}
-				ndirty = 0;
-			} else {
-				for (int i = t->first; i < t->first + t->count; i++) {
-					struct conn *c = &conns[i];
-					if (c->fd < 0 || !c->state || c->blocked)
-						continue;
-					int64_t tq = now_ns();
-					while ((!o_total || (long long)k < o_total / o_threads) && one_op(c, tq) == 0)
-						k++;
-					if (!c->dirty) {
-						c->dirty = 1;
-						dirty[ndirty++] = c;
-					}
-				}
-				/* one send per connection per turn, as a real agent batches */
-				for (int i = 0; i < ndirty; i++) {
-					dirty[i]->dirty = 0;
-					if (dirty[i]->fd >= 0)
-						flush(ep, dirty[i]);
-				}
-				ndirty = 0;
-			}
+			if (rate > 0)
+				queue_paced(&s, rate, t0, now);
+			else
+				queue_flat(&s);
+			flush_dirty(&s, ep);
 		}
 	}
-	t->ops = (long long)k;
-	free(dirty);
+	t->ops = (long long)s.k;
+	t->late = s.late;
+	free(s.dirty);
 	close(ep);
 	return NULL;
 }

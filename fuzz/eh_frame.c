@@ -44,27 +44,10 @@
 
 #include "unwind.h"
 
+#include "feed.h"
+
 #define MAX_PCS 48
 #define MAX_CHAIN 4
-
-static uint64_t fnv1a(const uint8_t *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325u;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3u;
-	return h;
-}
-
-static uint64_t mix(uint64_t *s)
-{
-	/* splitmix64 */
-	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
 
 static uint64_t le(const uint8_t *p, size_t n)
 {
@@ -145,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* What offset rules and DW_OP_deref read: a fake stack. */
 	uint64_t stack[128];
-	uint64_t seed = fnv1a(data, size);
+	uint64_t seed = hash_bytes(0xcbf29ce484222325u, data, size);
 	uintptr_t base = (uintptr_t)data;
 	struct pcs pcs = { .n = 0 };
 

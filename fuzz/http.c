@@ -29,32 +29,7 @@
 #include <string.h>
 
 #include "../cmd/xmond/http.c"
-
-#define CHECK(c)                                                                        \
-	do {                                                                            \
-		if (!(c)) {                                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                        \
-		}                                                                       \
-	} while (0)
-
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3u;
-	return h;
-}
-
-static uint64_t mix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
+#include "feed.h"
 
 static const struct http_str *kept_of(const struct http_req *r, int i)
 {
@@ -217,20 +192,15 @@ struct outcome {
 static void pass(const uint8_t *data, size_t size, uint64_t seed, struct outcome *o)
 {
 	static struct http_parser p;
-	static const size_t scale[] = { 1, 3, 16, 100, 1000, 20000 };
+	static const size_t scale[6] = { 1, 3, 16, 100, 1000, 20000 };
 	size_t off = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->hash = 0xcbf29ce484222325u;
 	http_parser_init(&p);
 	for (;;) {
-		size_t ask = size - off, took;
+		size_t ask = feed_piece(&seed, size - off, scale), took;
 
-		if (seed) {
-			size_t c = 1 + mix(&seed) % scale[mix(&seed) % 6];
-
-			ask = ask < c ? ask : c;
-		}
 		took = http_parser_feed(&p, data + off, ask);
 		CHECK(took <= ask);
 		off += took;
@@ -268,10 +238,12 @@ static void pass(const uint8_t *data, size_t size, uint64_t seed, struct outcome
 	http_parser_free(&p);
 }
 
-static void both_ways(const uint8_t *data, size_t size)
+static void both_ways(const void *ctx, const uint8_t *data, size_t size)
 {
 	struct outcome whole, split;
-	uint64_t seed = hash_bytes(0xcbf29ce484222325u, data, size) | 1;
+	uint64_t seed = feed_seed(data, size);
+
+	(void)ctx;
 
 	pass(data, size, 0, &whole);
 	pass(data, size, seed, &split);
@@ -283,16 +255,6 @@ static void both_ways(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	both_ways(data, size);
-	if (size && size < 4096 && hash_bytes(0x84222325u, data, size) % 8 == 0) {
-		size_t k = (HTTP_HEADER_BYTES_MAX + HTTP_LINE_MAX + size) / size, n = k * size;
-		uint8_t *rep = malloc(n);
-
-		CHECK(rep);
-		for (size_t i = 0; i < k; i++)
-			memcpy(rep + i * size, data, size);
-		both_ways(rep, n);
-		free(rep);
-	}
+	feed_repeated(both_ways, NULL, NULL, 0, data, size, HTTP_HEADER_BYTES_MAX + HTTP_LINE_MAX);
 	return 0;
 }

@@ -38,14 +38,7 @@
 
 #include "../cmd/xmond/journal.c"
 #include "../cmd/xmond/store.c"
-
-#define CHECK(c)                                                                        \
-	do {                                                                            \
-		if (!(c)) {                                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                        \
-		}                                                                       \
-	} while (0)
+#include "feed.h"
 
 static char tmpdir[64];
 

@@ -22,14 +22,7 @@
 #include <string.h>
 
 #include "../cmd/xmond/json.c"
-
-#define CHECK(c)                                                                        \
-	do {                                                                            \
-		if (!(c)) {                                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                        \
-		}                                                                       \
-	} while (0)
+#include "feed.h"
 
 static size_t put_cp(uint8_t *o, uint32_t cp)
 {

@@ -33,14 +33,7 @@
 #include "../cmd/xmond/http.c"
 #include "../cmd/xmond/web.c"
 #include "../cmd/xmond/events.c"
-
-#define CHECK(c)                                                                        \
-	do {                                                                            \
-		if (!(c)) {                                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                        \
-		}                                                                       \
-	} while (0)
+#include "feed.h"
 
 static void resp_reset(struct http_resp *resp, const struct http_req *req)
 {

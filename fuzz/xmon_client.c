@@ -20,13 +20,13 @@
  *     logon in front; and for one input in eight, on a logon followed by
  *     the input repeated past 2 * XMON_MSG_MAX bytes.
  * Any mismatch aborts. Seeds: fuzz/corpus/xmon_client/ (section 5 frames).
- * The feeding (passes 1 to 3) is fuzz/feed.h, shared with xmon_server.c.
+ * The feeding (passes 1 to 3) is fuzz/xmon_feed.h, shared with xmon_server.c.
  *
  * Build (fuzz/run does the same, linking every file of lib/):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
  *     -D_GNU_SOURCE -Iinclude -Ilib fuzz/xmon_client.c lib/xmon_wire.c
  */
-#include "feed.h"
+#include "xmon_feed.h"
 
 /* Fields of struct xmon_msg, as bits. */
 enum {

@@ -18,13 +18,13 @@
  *  3. For one input in eight, passes 1 and 2 on the input repeated past
  *     2 * XMON_MSG_MAX bytes.
  * Any mismatch aborts. Seeds: fuzz/corpus/xmon_server/ (section 5 frames).
- * The feeding (passes 1 to 3) is fuzz/feed.h, shared with xmon_client.c.
+ * The feeding (passes 1 to 3) is fuzz/xmon_feed.h, shared with xmon_client.c.
  *
  * Build (fuzz/run does the same, linking every file of lib/):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
  *     -D_GNU_SOURCE -Iinclude -Ilib fuzz/xmon_server.c lib/xmon_wire.c
  */
-#include "feed.h"
+#include "xmon_feed.h"
 
 static int msg_eq(const struct xmon_msg *a, const struct xmon_msg *b)
 {

@@ -132,6 +132,19 @@ static void put_raw(void *arg, const char *s, size_t n)
 
 #define U(x) ((unsigned long long)(x))
 
+/* A metric family's HELP and TYPE lines; its samples follow. */
+static void put_head(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A metric of one sample without labels: HELP, TYPE, then the sample. */
+static void put_one(struct out *o, const char *name, const char *type, const char *help, uint64_t v)
+{
+	put_head(o, name, type, help);
+	put(o, "%s %llu\n", name, U(v));
+}
+
 size_t metrics_render(char **res)
 {
 	struct out o = { malloc(16384), 0, 16384, 0 };
@@ -144,27 +157,22 @@ size_t metrics_render(char **res)
 		return 0;
 	}
 	store_get_stats(&s);
-	put(&o, "# HELP xmond_connections Protocol connections open now.\n# TYPE xmond_connections gauge\n");
+	put_head(&o, "xmond_connections", "gauge", "Protocol connections open now.");
 	put(&o, "xmond_connections %llu\n", U(metrics.conns_open));
-	put(&o, "# HELP xmond_connections_accepted_total Protocol connections accepted.\n"
-		"# TYPE xmond_connections_accepted_total counter\nxmond_connections_accepted_total %llu\n",
-	    U(metrics.conns_accepted));
-	put(&o, "# HELP xmond_instances Known instances by liveness.\n# TYPE xmond_instances gauge\n");
+	put_one(&o, "xmond_connections_accepted_total", "counter", "Protocol connections accepted.",
+		metrics.conns_accepted);
+	put_head(&o, "xmond_instances", "gauge", "Known instances by liveness.");
 	put(&o, "xmond_instances{state=\"up\"} %llu\nxmond_instances{state=\"down\"} %llu\n", U(s.instances_up),
 	    U(s.instances - s.instances_up));
-	put(&o, "# HELP xmond_alerts_open Open alerts.\n# TYPE xmond_alerts_open gauge\nxmond_alerts_open %llu\n",
-	    U(s.alerts_open));
-	put(&o, "# HELP xmond_alerts_open_by_app_type Open alerts by app type.\n"
-		"# TYPE xmond_alerts_open_by_app_type gauge\n");
+	put_one(&o, "xmond_alerts_open", "gauge", "Open alerts.", s.alerts_open);
+	put_head(&o, "xmond_alerts_open_by_app_type", "gauge", "Open alerts by app type.");
 	store_count_by_app_type(by_type, &o);
-	put(&o, "# HELP xmond_alerts_closed Closed alerts kept in the history.\n# TYPE xmond_alerts_closed gauge\n"
-		"xmond_alerts_closed %llu\n", U(s.alerts_closed));
-	put(&o, "# HELP xmond_pool_bytes Memory mapped for alerts, their history and messages; never returned.\n"
-		"# TYPE xmond_pool_bytes gauge\nxmond_pool_bytes %llu\n", U(s.pool_bytes));
-	put(&o, "# HELP xmond_pool_free_bytes Of xmond_pool_bytes, freed and kept for the next alerts.\n"
-		"# TYPE xmond_pool_free_bytes gauge\nxmond_pool_free_bytes %llu\n", U(s.pool_free_bytes));
-	put(&o, "# HELP xmond_alert_operations_total Alert operations by kind.\n"
-		"# TYPE xmond_alert_operations_total counter\n");
+	put_one(&o, "xmond_alerts_closed", "gauge", "Closed alerts kept in the history.", s.alerts_closed);
+	put_one(&o, "xmond_pool_bytes", "gauge", "Memory mapped for alerts, their history and messages; never returned.",
+		s.pool_bytes);
+	put_one(&o, "xmond_pool_free_bytes", "gauge", "Of xmond_pool_bytes, freed and kept for the next alerts.",
+		s.pool_free_bytes);
+	put_head(&o, "xmond_alert_operations_total", "counter", "Alert operations by kind.");
 	put(&o, "xmond_alert_operations_total{op=\"create\"} %llu\n", U(s.creates));
 	put(&o, "xmond_alert_operations_total{op=\"update\"} %llu\n", U(s.updates));
 	put(&o, "xmond_alert_operations_total{op=\"clear\"} %llu\n", U(s.clears));
@@ -172,58 +180,43 @@ size_t metrics_render(char **res)
 	put(&o, "xmond_alert_operations_total{op=\"update_unknown\"} %llu\n", U(s.unknown_updates));
 	put(&o, "xmond_alert_operations_total{op=\"clear_unknown\"} %llu\n", U(s.unknown_clears));
 	put(&o, "xmond_alert_operations_total{op=\"refused_limit\"} %llu\n", U(s.limit_refused));
-	put(&o, "# HELP xmond_liveness_alerts_total Liveness alerts raised and cleared.\n"
-		"# TYPE xmond_liveness_alerts_total counter\n");
+	put_head(&o, "xmond_liveness_alerts_total", "counter", "Liveness alerts raised and cleared.");
 	put(&o, "xmond_liveness_alerts_total{event=\"raised\"} %llu\n", U(s.liveness_raised));
 	put(&o, "xmond_liveness_alerts_total{event=\"cleared\"} %llu\n", U(s.liveness_cleared));
-	put(&o, "# HELP xmond_messages_in_total Protocol messages received by type.\n"
-		"# TYPE xmond_messages_in_total counter\n");
+	put_head(&o, "xmond_messages_in_total", "counter", "Protocol messages received by type.");
 	for (unsigned i = 0; i < MTYPE_N; i++)
 		put(&o, "xmond_messages_in_total{type=\"%s\"} %llu\n", metrics_in_names[i], U(metrics.in[i]));
-	put(&o, "# HELP xmond_messages_out_total Protocol messages sent by type.\n"
-		"# TYPE xmond_messages_out_total counter\n");
+	put_head(&o, "xmond_messages_out_total", "counter", "Protocol messages sent by type.");
 	put(&o, "xmond_messages_out_total{type=\"heartbeat\"} %llu\n", U(metrics.out_heartbeat));
 	put(&o, "xmond_messages_out_total{type=\"binned\"} %llu\n", U(metrics.out_binned));
 	put(&o, "xmond_messages_out_total{type=\"binned_child\"} %llu\n", U(metrics.out_binned_child));
-	put(&o, "# HELP xmond_protocol_bytes_total Protocol bytes by direction.\n"
-		"# TYPE xmond_protocol_bytes_total counter\n");
+	put_head(&o, "xmond_protocol_bytes_total", "counter", "Protocol bytes by direction.");
 	put(&o, "xmond_protocol_bytes_total{dir=\"in\"} %llu\nxmond_protocol_bytes_total{dir=\"out\"} %llu\n",
 	    U(metrics.bytes_in), U(metrics.bytes_out));
-	put(&o, "# HELP xmond_protocol_errors_total Protocol errors and limits hit, by kind.\n"
-		"# TYPE xmond_protocol_errors_total counter\n");
+	put_head(&o, "xmond_protocol_errors_total", "counter", "Protocol errors and limits hit, by kind.");
 	for (unsigned i = 0; i < PERR_N; i++)
 		put(&o, "xmond_protocol_errors_total{kind=\"%s\"} %llu\n", metrics_proto_err_names[i],
 		    U(metrics.proto_err[i]));
-	put(&o, "# HELP xmond_http_requests_total HTTP requests answered.\n# TYPE xmond_http_requests_total counter\n"
-		"xmond_http_requests_total %llu\n", U(metrics.http_requests));
+	put_one(&o, "xmond_http_requests_total", "counter", "HTTP requests answered.", metrics.http_requests);
 	events_stats(&es);
-	put(&o, "# HELP xmond_events_published_total Live-update events sent to the page's streams (GET /api/events).\n"
-		"# TYPE xmond_events_published_total counter\nxmond_events_published_total %llu\n", U(es.published));
-	put(&o, "# HELP xmond_events_skipped_total Changes with no stream to tell (only the event id advanced).\n"
-		"# TYPE xmond_events_skipped_total counter\nxmond_events_skipped_total %llu\n", U(es.skipped));
-	put(&o, "# HELP xmond_event_streams Event streams open now.\n# TYPE xmond_event_streams gauge\n"
-		"xmond_event_streams %llu\n", U(es.streams));
-	put(&o, "# HELP xmond_event_streams_opened_total Event streams opened.\n"
-		"# TYPE xmond_event_streams_opened_total counter\nxmond_event_streams_opened_total %llu\n",
-	    U(es.subscribed));
-	put(&o, "# HELP xmond_event_streams_dropped_total Event streams dropped for reading too slowly "
-		"(--stream-max-pending).\n# TYPE xmond_event_streams_dropped_total counter\n"
-		"xmond_event_streams_dropped_total %llu\n", U(es.dropped));
-	put(&o, "# HELP xmond_event_stream_bytes_total Bytes written on event streams.\n"
-		"# TYPE xmond_event_stream_bytes_total counter\nxmond_event_stream_bytes_total %llu\n",
-	    U(es.bytes_sent));
+	put_one(&o, "xmond_events_published_total", "counter",
+		"Live-update events sent to the page's streams (GET /api/events).", es.published);
+	put_one(&o, "xmond_events_skipped_total", "counter",
+		"Changes with no stream to tell (only the event id advanced).", es.skipped);
+	put_one(&o, "xmond_event_streams", "gauge", "Event streams open now.", es.streams);
+	put_one(&o, "xmond_event_streams_opened_total", "counter", "Event streams opened.", es.subscribed);
+	put_one(&o, "xmond_event_streams_dropped_total", "counter",
+		"Event streams dropped for reading too slowly (--stream-max-pending).", es.dropped);
+	put_one(&o, "xmond_event_stream_bytes_total", "counter", "Bytes written on event streams.", es.bytes_sent);
 	if (mj) {
 		journal_get_stats(mj, &js);
-		put(&o, "# HELP xmond_journal_bytes Size of the current journal file.\n# TYPE xmond_journal_bytes gauge\n"
-			"xmond_journal_bytes %llu\n", U(js.bytes));
-		put(&o, "# HELP xmond_snapshot_bytes Size of the last snapshot.\n# TYPE xmond_snapshot_bytes gauge\n"
-			"xmond_snapshot_bytes %llu\n", U(js.snapshot_bytes));
-		put(&o, "# HELP xmond_journal_records_total Journal records written or replayed.\n"
-			"# TYPE xmond_journal_records_total counter\nxmond_journal_records_total %llu\n", U(js.records));
-		put(&o, "# HELP xmond_compactions_total Snapshots written.\n# TYPE xmond_compactions_total counter\n"
-			"xmond_compactions_total %llu\n", U(js.compactions));
-		put(&o, "# HELP xmond_fsync_seconds Latency of the journal's fdatasync (one per reactor turn with changes).\n"
-			"# TYPE xmond_fsync_seconds histogram\n");
+		put_one(&o, "xmond_journal_bytes", "gauge", "Size of the current journal file.", js.bytes);
+		put_one(&o, "xmond_snapshot_bytes", "gauge", "Size of the last snapshot.", js.snapshot_bytes);
+		put_one(&o, "xmond_journal_records_total", "counter", "Journal records written or replayed.",
+			js.records);
+		put_one(&o, "xmond_compactions_total", "counter", "Snapshots written.", js.compactions);
+		put_head(&o, "xmond_fsync_seconds", "histogram",
+			 "Latency of the journal's fdatasync (one per reactor turn with changes).");
 		uint64_t cum = 0;
 		for (unsigned i = 0; i < 11; i++) {
 			cum += js.sync_buckets[i];

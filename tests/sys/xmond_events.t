@@ -18,28 +18,13 @@ import time
 import urllib.error
 import urllib.request
 
-BUILD = os.environ.get("LULL_BUILD") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import BUILD, closed_by_peer, diag, ok, wait_until  # noqa: E402
+
 XMOND = os.path.join(BUILD, "bin/xmond")
 XMONCTL = os.path.join(BUILD, "bin/xmonctl")
 XR = os.path.join(BUILD, "tests/sys/xmonraise")
-
-n_tests = 0
-n_failed = 0
-
-
-def ok(cond, desc):
-    global n_tests, n_failed
-    n_tests += 1
-    print("%sok %d - %s" % ("" if cond else "not ", n_tests, desc), flush=True)
-    if not cond:
-        n_failed += 1
-        sys.stderr.write("# failed: %s\n" % desc)
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines() or [""]:
-        print("# " + line, flush=True)
 
 
 for b in (XMOND, XMONCTL, XR):
@@ -122,27 +107,6 @@ class Reader(threading.Thread):
     def text(self):
         with self.lock:
             return bytes(self.data).decode("utf-8", "replace")
-
-
-def wait_until(cond, secs):
-    end = time.time() + secs
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
-
-
-def closed_by_peer(s, timeout):
-    s.settimeout(timeout)
-    try:
-        while s.recv(1 << 16):
-            pass
-        return True
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
 
 
 try:
@@ -258,12 +222,11 @@ finally:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
-    if n_failed:
+    if tap.failed():
         for f in sorted(os.listdir(tmp)):
             if f.endswith(".log") or f.endswith(".err"):
                 diag("---- %s" % f)
                 diag(open(os.path.join(tmp, f), errors="replace").read()[-3000:][:200 if f.startswith("xmonraise") else 3000])
     subprocess.run(["rm", "-rf", tmp])
 
-print("1..%d" % n_tests)
-sys.exit(1 if n_failed else 0)
+tap.done()

@@ -15,31 +15,12 @@ import sys
 import tempfile
 import time
 
-BUILD = os.environ.get("LULL_BUILD") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import BUILD, closed_by_peer, diag, is_, ok  # noqa: E402
+
 HTTPD = os.path.join(BUILD, "tests/sys/xmond_httpd")
 SAN = os.environ.get("LULL_SAN") == "1"
-
-n_tests = 0
-n_failed = 0
-
-
-def ok(cond, desc):
-    global n_tests, n_failed
-    n_tests += 1
-    print("%sok %d - %s" % ("" if cond else "not ", n_tests, desc), flush=True)
-    if not cond:
-        n_failed += 1
-    return cond
-
-
-def diag(msg):
-    for line in str(msg).splitlines() or [""]:
-        print("# " + line, flush=True)
-
-
-def is_(got, want, desc):
-    if not ok(got == want, desc):
-        diag("got %r, want %r" % (got, want))
 
 
 if not os.access(HTTPD, os.X_OK):
@@ -125,20 +106,6 @@ def get(port, path, extra=""):
     return request(port, ("GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (path, extra)).encode())
 
 
-def closed_by_peer(s, timeout=5.0):
-    """True if the peer closes (EOF or reset) within timeout; data is drained."""
-    s.settimeout(timeout)
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                return True
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
-
-
 def read_to_close(port, raw):
     """Send raw on a new connection, read until the server closes (or
     resets) it: (head, body)."""
@@ -156,6 +123,18 @@ def read_to_close(port, raw):
     s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     return head, body
+
+
+def half_close(port, raw):
+    """Send raw on a new connection and half-close it: (the answer, whether
+    the server then closed the connection)."""
+    s = connect(port)
+    s.sendall(raw)
+    s.shutdown(socket.SHUT_WR)
+    r, _ = read_response(s)
+    closed = closed_by_peer(s)
+    s.close()
+    return r, closed
 
 
 def stats(port):
@@ -336,18 +315,10 @@ ok(len(r.body) == 3000000 and r2.status == 100 and r3.body == b"ok" and len(r4.b
    "100 Continue and a 405 wait behind a 3 MB answer")
 s.close()
 # the client half-closes after a complete request: answered, then closed
-s = connect(port)
-s.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-s.shutdown(socket.SHUT_WR)
-r, buf = read_response(s)
-ok(r.status == 200 and closed_by_peer(s), "request then half-close: answered, then closed")
-s.close()
-s = connect(port)
-s.sendall(b"GET /hello HTTP/1.1\r\nHo")
-s.shutdown(socket.SHUT_WR)
-r, buf = read_response(s)
-ok(r.status == 400 and closed_by_peer(s), "request cut by a half-close: 400, closed")
-s.close()
+r, closed = half_close(port, b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+ok(r.status == 200 and closed, "request then half-close: answered, then closed")
+r, closed = half_close(port, b"GET /hello HTTP/1.1\r\nHo")
+ok(r.status == 400 and closed, "request cut by a half-close: 400, closed")
 ok(serving(port), "still serving after the rejections")
 
 # ---- slowloris: a request not complete within request_ns (1 s) is closed
@@ -585,10 +556,9 @@ ok(serving(port), "still serving at the end")
 ok(proc.poll() is None, "the server never died")
 proc.terminate()
 proc.wait()
-if n_failed:
+if tap.failed():
     for name in sorted(os.listdir(tmp)):
         if name.endswith(".log"):
             diag("%s:\n%s" % (name, open(os.path.join(tmp, name)).read()))
 subprocess.run(["rm", "-rf", tmp])
-print("1..%d" % n_tests)
-sys.exit(1 if n_failed else 0)
+tap.done()
