@@ -43,6 +43,7 @@
 #define HDR_MAGIC_J "XMONDJ01"
 #define HDR_MAGIC_S "XMONDS01"
 #define HDR_LEN 16                 /* magic + u64 generation */
+#define COMPACT_RETRY_NS (1 * LULL_NSEC_PER_SEC)  /* after a failed compaction */
 
 const double journal_sync_bounds_ms[11] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250 };
 
@@ -105,6 +106,7 @@ struct journal {
 	/* snapshot being serialized (journal_snap_record) */
 	uint8_t *sbuf;
 	size_t slen, scap;
+	int64_t retry_at;          /* no compaction before (a failed one) */
 	struct journal_stats st;
 };
 
@@ -1001,14 +1003,33 @@ bool journal_sync_busy(const struct journal *j)
 
 bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsigned factor, uint64_t min_bytes)
 {
+	/* after a failure, not before a pause: a failing disk must not
+	 * have the two threads retry back to back */
+	if (j->retry_at && time_mono_ns() < j->retry_at)
+		return false;
 	return j->st.bytes >= min_bytes && j->st.bytes > (uint64_t)factor * live_bytes;
 }
 
 int journal_snap_record(struct journal *j, const void *payload, size_t len)
 {
+	size_t need = j->slen + JOURNAL_HDR + len;
+
 	if (len > JOURNAL_REC_MAX)
 		return -EMSGSIZE;
-	reserve(&j->sbuf, &j->scap, j->slen + JOURNAL_HDR + len);
+	if (need > j->scap) {
+		/* the whole live state: out of memory fails the compaction
+		 * (retried later), it does not lose a record */
+		size_t n = j->scap ? j->scap : 65536;
+		uint8_t *b;
+
+		while (n < need)
+			n *= 2;
+		b = realloc(j->sbuf, n);
+		if (!b)
+			return -ENOMEM;
+		j->sbuf = b;
+		j->scap = n;
+	}
 	j->slen += rec_encode(j->sbuf + j->slen, payload, len);
 	return 0;
 }
@@ -1107,6 +1128,7 @@ static int job_finish(struct journal *j, struct compact_job *c, int err)
 	if (c->renamed)
 		j->st.snapshot_bytes = c->len;
 	if (err < 0) {
+		j->retry_at = time_mono_ns() + COMPACT_RETRY_NS;
 		log_error("compaction failed: %s: %s (%s)", c->step, strerror(-err),
 			  c->renamed ? "the new snapshot is in place; the journals it covers go at the next compaction or start"
 				     : "the previous snapshot and journals stay in use");
@@ -1152,7 +1174,7 @@ int journal_compact(struct journal *j, journal_emit_fn emit, void *arg)
 	if (!r)
 		r = emit(arg, j);
 	if (r < 0) {
-		log_error("compaction failed: the live state cannot be written: %s", strerror(-r));
+		log_error("compaction failed: the live state cannot be serialized: %s", strerror(-r));
 		goto fail;
 	}
 	c->dirfd = j->dirfd;
@@ -1166,6 +1188,7 @@ int journal_compact(struct journal *j, journal_emit_fn emit, void *arg)
 		log_error("compaction: cannot start journal generation %" PRIu64 ": %s", c->gen + 1, strerror(-r));
 		goto fail;
 	}
+	j->retry_at = 0;
 	/* the job owns the buffer now; the next compaction grows a new one */
 	c->buf = j->sbuf;
 	c->len = j->slen;
@@ -1184,6 +1207,7 @@ int journal_compact(struct journal *j, journal_emit_fn emit, void *arg)
 	box_post(j);
 	return 0;
 fail:
+	j->retry_at = time_mono_ns() + COMPACT_RETRY_NS;
 	free(c);
 	free(j->sbuf);
 	j->sbuf = NULL;

@@ -106,7 +106,7 @@ static void append_bytes(const char *p, const void *b, size_t n)
 static void flip(const char *p, off_t at)
 {
 	int fd = open(p, O_RDWR | O_CLOEXEC);
-	uint8_t c;
+	uint8_t c = 0;
 
 	if (fd < 0 || pread(fd, &c, 1, at) != 1)
 		diag("flip: cannot read %s", p);
@@ -174,7 +174,7 @@ int main(void)
 	char err[256], p[300], p2[300];
 	int r;
 
-	plan(47 + 31);
+	plan(47 + 32);
 	log_open("/dev/null");
 	snprintf(dir, sizeof(dir), "/tmp/xmond-journal-test.%d", (int)getpid());
 	rm_dir();
@@ -415,6 +415,7 @@ int main(void)
 	   access(jpath(p, sizeof(p), 3), F_OK) == 0,
 	   "  not counted; the old snapshot and generation 2 stay, generation 3 is current");
 	ok(!journal_should_compact(j, 1, 1, 1000), "  not due again at once: the new generation is empty");
+	ok(!journal_should_compact(j, 0, 1, 0), "  nor with no minimum: a pause after a failure, not a spin");
 	write_n(j, 66, 5);
 	ok(journal_sync_start(j) == 0 && wait_done(done_fd) && journal_sync_done(j) == 0 && !journal_dirty(j),
 	   "  the journal keeps working");
