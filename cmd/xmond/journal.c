@@ -43,7 +43,7 @@
 #define HDR_MAGIC_J "XMONDJ01"
 #define HDR_MAGIC_S "XMONDS01"
 #define HDR_LEN 16                 /* magic + u64 generation */
-#define COMPACT_RETRY_NS (1 * LULL_NSEC_PER_SEC)  /* after a failed compaction */
+#define COMPACT_RETRY_NS (1 * LULL_NSEC_PER_SEC) /* after a failed compaction */
 
 const double journal_sync_bounds_ms[11] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250 };
 
@@ -1129,10 +1129,11 @@ static int job_finish(struct journal *j, struct compact_job *c, int err)
 	if (c->renamed)
 		j->st.snapshot_bytes = c->len;
 	if (err < 0) {
+		const char *left = c->renamed ? "the new snapshot is in place; the journals it covers go later"
+					      : "the previous snapshot and journals stay in use";
+
 		j->retry_at = time_mono_ns() + COMPACT_RETRY_NS;
-		log_error("compaction failed: %s: %s (%s)", c->step, strerror(-err),
-			  c->renamed ? "the new snapshot is in place; the journals it covers go at the next compaction or start"
-				     : "the previous snapshot and journals stay in use");
+		log_error("compaction failed: %s: %s (%s)", c->step, strerror(-err), left);
 	} else {
 		/* the directory fsync after the rename also made the new
 		 * generation's entry durable */
