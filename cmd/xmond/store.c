@@ -196,11 +196,14 @@ static void *pool_alloc(size_t n, bool zero)
 
 static void pool_free(void *p)
 {
-	uint64_t *h = (uint64_t *)p - 1;
+	uint64_t *h;
 	struct pool_block *b;
 
+	/* the header's address only once p is known not NULL: NULL - 1 is
+	 * undefined (UBSan stops xmond on it) */
 	if (!p)
 		return;
+	h = (uint64_t *)p - 1;
 	if (*h == 0) {
 		free(h);
 		return;
