@@ -43,15 +43,46 @@
 #define HDR_MAGIC_J "XMONDJ01"
 #define HDR_MAGIC_S "XMONDS01"
 #define HDR_LEN 16                 /* magic + u64 generation */
+#define COMPACT_RETRY_NS (1 * LULL_NSEC_PER_SEC) /* after a failed compaction */
 
 const double journal_sync_bounds_ms[11] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250 };
 
+/* A compaction job: the live state, encoded on the reactor, and what the
+ * sync loop (or whichever thread runs it) needs to make it the snapshot.
+ * The reactor fills it, the runner sets the results, the reactor reads
+ * them and frees it (job_finish). */
+struct compact_job {
+	int dirfd;
+	int oldfd;                 /* the generation the snapshot covers (the job owns it) */
+	int parentfd;              /* -1, or the state directory's parent to fsync with oldfd */
+	bool old_sync;             /* oldfd holds records not yet fdatasync'd */
+	bool old_dir;              /* ... and its directory entry is not fsync'd */
+	uint64_t gen;              /* = oldfd's generation */
+	uint8_t *buf;              /* the snapshot's records, header first */
+	size_t len;
+	int64_t ns_reactor;        /* what the reactor half cost */
+	int64_t ns_emit;           /* ... of which serializing the live state */
+	/* results */
+	bool old_synced;           /* oldfd is durable (or needed nothing) */
+	bool renamed;              /* `snapshot` is the new one */
+	const char *step;          /* what failed */
+	int64_t ns;
+};
+
 /* The sync loop's mailbox: the reactor fills the request and posts
- * req_fd; the sync loop fills the result and posts done_fd. Only the
- * reactor starts a request, and only when none is running (busy). */
+ * req_fd; the sync loop takes it (POSTED -> RUNNING), fills the result
+ * (DONE, cv broadcast) and posts done_fd. Only the reactor starts a
+ * request, and only when none is out (busy). At stop the reactor may take
+ * a request the loop has not taken (it may have stopped) and run it
+ * itself, or wait on cv for the one the loop runs (box_settle). */
+enum box_state { BOX_IDLE, BOX_POSTED, BOX_RUNNING, BOX_DONE };
+
 struct sync_box {
 	pthread_mutex_t mu;
-	int fd, dirfd, parentfd;   /* request: what to sync (dirfd/parentfd -1: not) */
+	pthread_cond_t cv;
+	enum box_state state;
+	int fd, prevfd, dirfd, parentfd;   /* a sync: what to sync (-1: not) */
+	struct compact_job *job;           /* or a compaction job */
 	bool quit;
 	int err;                   /* result: 0 or -errno */
 	int64_t ns;                /* how long the fdatasync took */
@@ -60,6 +91,7 @@ struct sync_box {
 struct journal {
 	int dirfd, lockfd, fd;
 	int parentfd;              /* the state directory's parent, while its new entry is not synced */
+	int prevfd;                /* the previous generation, still to fdatasync (a failed compaction) */
 	char *dir;
 	uint64_t gen;              /* generation of the journal appended to */
 	uint8_t *buf;              /* queued records */
@@ -70,13 +102,12 @@ struct journal {
 	int req_fd, done_fd;
 	bool busy;                 /* a request is with the sync loop */
 	bool req_dir;              /* ... and it includes the directory */
+	bool req_prev;             /* ... and prevfd */
 	struct sync_box box;
-	/* snapshot being written */
-	int snapfd;
+	/* snapshot being serialized (journal_snap_record) */
 	uint8_t *sbuf;
 	size_t slen, scap;
-	int serr;
-	uint64_t sbytes;
+	int64_t retry_at;          /* no compaction before (a failed one) */
 	struct journal_stats st;
 };
 
@@ -246,9 +277,10 @@ int journal_open(struct journal **jp, const char *dir, char *err, size_t errlen)
 
 	if (!j)
 		return -ENOMEM;
-	j->dirfd = j->lockfd = j->fd = j->snapfd = j->parentfd = j->req_fd = j->done_fd = -1;
-	j->box.fd = j->box.dirfd = j->box.parentfd = -1;
+	j->dirfd = j->lockfd = j->fd = j->parentfd = j->prevfd = j->req_fd = j->done_fd = -1;
+	j->box.fd = j->box.prevfd = j->box.dirfd = j->box.parentfd = -1;
 	pthread_mutex_init(&j->box.mu, NULL);
+	pthread_cond_init(&j->box.cv, NULL);
 	j->dir = strdup(dir);
 	if (!j->dir) {
 		r = -ENOMEM;
@@ -414,11 +446,12 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Create journal.<gen> with its header and make it current. Nothing is
- * synced here: the header, the file's directory entry (and a new state
- * directory's entry in its parent) become durable with the first sync of
- * a record, the first time they matter. A crash before leaves no journal
- * or one with a cut header, and both replay as empty. */
+/* Create journal.<gen> with its header and make it current (j->fd is
+ * replaced, not closed: compaction hands the previous one to its job).
+ * Nothing is synced here: the header, the file's directory entry (and a
+ * new state directory's entry in its parent) become durable with the
+ * first sync of a record, the first time they matter. A crash before
+ * leaves no journal or one with a cut header, and both replay as empty. */
 static int journal_create(struct journal *j, uint64_t gen)
 {
 	char name[40];
@@ -437,8 +470,8 @@ static int journal_create(struct journal *j, uint64_t gen)
 		close(fd);
 		return r;
 	}
-	if (j->fd >= 0)
-		close(j->fd);
+	/* the caller closes or keeps the previous one (compaction hands it
+	 * to its job) */
 	j->fd = fd;
 	j->unsynced = true;
 	j->dir_unsynced = true;
@@ -666,20 +699,27 @@ static int fsync_fd(int fd)
 	return 0;
 }
 
-/* The sync itself, on whichever thread: fdatasync the journal, then the
- * directories whose new entries must last. Returns 0 or -errno; *ns is
- * the time it took. */
-static int do_sync(int fd, int dirfd, int parentfd, int64_t *ns)
+static int fdatasync_fd(int fd)
+{
+	while (fdatasync(fd) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/* The sync itself, on whichever thread: fdatasync the previous journal
+ * generation (prevfd, -1: none) and the journal, then the directories
+ * whose new entries must last. Returns 0 or -errno; *ns is the time it
+ * took. */
+static int do_sync(int prevfd, int fd, int dirfd, int parentfd, int64_t *ns)
 {
 	int64_t t0 = time_mono_ns();
 	int r = 0;
 
-	while (fdatasync(fd) < 0) {
-		if (errno != EINTR) {
-			r = -errno;
-			break;
-		}
-	}
+	if (prevfd >= 0)
+		r = fdatasync_fd(prevfd);
+	if (!r)
+		r = fdatasync_fd(fd);
 	if (!r && dirfd >= 0)
 		r = fsync_fd(dirfd);
 	if (!r && parentfd >= 0)
@@ -711,20 +751,35 @@ static void dirs_synced(struct journal *j)
 	}
 }
 
+/* The previous generation is durable: its fd can go. */
+static void prev_synced(struct journal *j)
+{
+	if (j->prevfd >= 0)
+		close(j->prevfd);
+	j->prevfd = -1;
+}
+
+static void box_settle(struct journal *j);
+
 int journal_sync(struct journal *j)
 {
 	int64_t dt;
-	int r = journal_flush(j);
+	int r;
 
-	/* with a sync on the sync loop, sync again here: that one may never
-	 * run (the loop stops) and this is the final one */
-	if (r < 0 || (!j->unsynced && !j->busy))
+	/* at stop, with a request out: finish it first (run it here if the
+	 * sync loop has not taken it, it may never), so that a compaction
+	 * job is whole before the final sync and the close */
+	if (j->busy)
+		box_settle(j);
+	r = journal_flush(j);
+	if (r < 0 || !j->unsynced)
 		return r;
-	r = do_sync(j->fd, j->dir_unsynced ? j->dirfd : -1, j->dir_unsynced ? j->parentfd : -1, &dt);
+	r = do_sync(j->prevfd, j->fd, j->dir_unsynced ? j->dirfd : -1, j->dir_unsynced ? j->parentfd : -1, &dt);
 	if (r < 0) {
 		log_error("journal: fdatasync: %s", strerror(-r));
 		return r;
 	}
+	prev_synced(j);
 	if (j->dir_unsynced)
 		dirs_synced(j);
 	j->unsynced = false;
@@ -769,14 +824,43 @@ static void drain(int fd)
 		;
 }
 
+static int job_run(struct compact_job *c);
+
+/* Run the request the box holds (taken: RUNNING) and leave its result
+ * (DONE), on whichever thread took it. */
+static void box_run(struct sync_box *b)
+{
+	int fd, prevfd, dirfd, parentfd, err;
+	struct compact_job *c;
+	int64_t ns = 0;
+
+	pthread_mutex_lock(&b->mu);
+	fd = b->fd;
+	prevfd = b->prevfd;
+	dirfd = b->dirfd;
+	parentfd = b->parentfd;
+	c = b->job;
+	pthread_mutex_unlock(&b->mu);
+	if (c) {
+		err = job_run(c);
+		ns = c->ns;
+	} else {
+		err = do_sync(prevfd, fd, dirfd, parentfd, &ns);
+	}
+	pthread_mutex_lock(&b->mu);
+	b->err = err;
+	b->ns = ns;
+	b->state = BOX_DONE;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
 int journal_sync_loop(void *arg)
 {
 	struct journal *j = arg;
 
 	for (;;) {
-		int fd, dirfd, parentfd, err;
-		bool quit;
-		int64_t ns = 0;
+		bool quit, take;
 		int r = loop_wait_readable(j->req_fd, LULL_FOREVER);
 
 		if (r == -ECANCELED)
@@ -787,21 +871,18 @@ int journal_sync_loop(void *arg)
 		}
 		drain(j->req_fd);
 		pthread_mutex_lock(&j->box.mu);
-		fd = j->box.fd;
-		dirfd = j->box.dirfd;
-		parentfd = j->box.parentfd;
 		quit = j->box.quit;
+		take = !quit && j->box.state == BOX_POSTED;
+		if (take)
+			j->box.state = BOX_RUNNING;
 		pthread_mutex_unlock(&j->box.mu);
 		if (quit)
 			return 0;
-		if (fd < 0)
+		if (!take)
 			continue;
-		err = do_sync(fd, dirfd, parentfd, &ns);
-		pthread_mutex_lock(&j->box.mu);
-		j->box.err = err;
-		j->box.ns = ns;
-		j->box.fd = -1;
-		pthread_mutex_unlock(&j->box.mu);
+		/* a compaction job runs whole here, not interruptible: a stop
+		 * waits for it (its I/O ends; there is no wait inside) */
+		box_run(&j->box);
 		post(j->done_fd);
 	}
 }
@@ -811,6 +892,16 @@ void journal_async_quit(struct journal *j)
 	pthread_mutex_lock(&j->box.mu);
 	j->box.quit = true;
 	pthread_mutex_unlock(&j->box.mu);
+	post(j->req_fd);
+}
+
+/* Hand the box's request to the sync loop (reactor). */
+static void box_post(struct journal *j)
+{
+	pthread_mutex_lock(&j->box.mu);
+	j->box.state = BOX_POSTED;
+	pthread_mutex_unlock(&j->box.mu);
+	j->busy = true;
 	post(j->req_fd);
 }
 
@@ -825,45 +916,83 @@ int journal_sync_start(struct journal *j)
 		return r;
 	/* everything written so far is what this sync covers */
 	j->req_dir = j->dir_unsynced;
+	j->req_prev = j->prevfd >= 0;
 	pthread_mutex_lock(&j->box.mu);
+	j->box.job = NULL;
 	j->box.fd = j->fd;
+	j->box.prevfd = j->prevfd;
 	j->box.dirfd = j->req_dir ? j->dirfd : -1;
 	j->box.parentfd = j->req_dir ? j->parentfd : -1;
 	pthread_mutex_unlock(&j->box.mu);
 	j->unsynced = false;
-	j->busy = true;
-	post(j->req_fd);
+	box_post(j);
 	return 0;
 }
 
-int journal_sync_done(struct journal *j)
+static int job_finish(struct journal *j, struct compact_job *c, int err);
+
+/* The request is DONE: take its result (reactor). Returns as
+ * journal_sync_done(). */
+static int collect(struct journal *j)
 {
+	struct compact_job *c;
 	int err;
 	int64_t ns;
 
-	drain(j->done_fd);
-	if (!j->busy)
-		return 0;
 	pthread_mutex_lock(&j->box.mu);
-	if (j->box.fd >= 0) {
-		/* not finished: a stale wakeup */
-		pthread_mutex_unlock(&j->box.mu);
-		return 0;
-	}
 	err = j->box.err;
 	ns = j->box.ns;
+	c = j->box.job;
+	j->box.job = NULL;
+	j->box.state = BOX_IDLE;
 	pthread_mutex_unlock(&j->box.mu);
 	j->busy = false;
+	if (c)
+		return job_finish(j, c, err);
 	if (err < 0) {
 		/* what it covered is unsynced again: the next sync retries */
 		log_error("journal: fdatasync: %s", strerror(-err));
 		j->unsynced = true;
 		return err;
 	}
+	if (j->req_prev)
+		prev_synced(j);
 	if (j->req_dir)
 		dirs_synced(j);
 	account_sync(j, ns);
 	return 0;
+}
+
+/* At stop, with a request out (busy): run it here if the sync loop has
+ * not taken it, else wait until it finished; then collect it. */
+static void box_settle(struct journal *j)
+{
+	bool mine;
+
+	pthread_mutex_lock(&j->box.mu);
+	mine = j->box.state == BOX_POSTED;
+	if (mine)
+		j->box.state = BOX_RUNNING;
+	while (!mine && j->box.state == BOX_RUNNING)
+		pthread_cond_wait(&j->box.cv, &j->box.mu);
+	pthread_mutex_unlock(&j->box.mu);
+	if (mine)
+		box_run(&j->box);
+	(void)collect(j);
+}
+
+int journal_sync_done(struct journal *j)
+{
+	bool done;
+
+	drain(j->done_fd);
+	if (!j->busy)
+		return 0;
+	pthread_mutex_lock(&j->box.mu);
+	done = j->box.state == BOX_DONE;
+	pthread_mutex_unlock(&j->box.mu);
+	/* not finished: a stale wakeup */
+	return done ? collect(j) : 0;
 }
 
 bool journal_sync_busy(const struct journal *j)
@@ -875,105 +1004,217 @@ bool journal_sync_busy(const struct journal *j)
 
 bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsigned factor, uint64_t min_bytes)
 {
+	/* after a failure, not before a pause: a failing disk must not
+	 * have the two threads retry back to back */
+	if (j->retry_at && time_mono_ns() < j->retry_at)
+		return false;
 	return j->st.bytes >= min_bytes && j->st.bytes > (uint64_t)factor * live_bytes;
-}
-
-static int snap_flush(struct journal *j)
-{
-	int r;
-
-	if (j->serr || j->slen == 0)
-		return j->serr;
-	r = write_all(j->snapfd, j->sbuf, j->slen);
-	if (r < 0)
-		j->serr = r;
-	j->sbytes += j->slen;
-	j->slen = 0;
-	return r;
 }
 
 int journal_snap_record(struct journal *j, const void *payload, size_t len)
 {
-	if (j->serr)
-		return j->serr;
+	size_t need = j->slen + JOURNAL_HDR + len;
+
 	if (len > JOURNAL_REC_MAX)
 		return -EMSGSIZE;
-	reserve(&j->sbuf, &j->scap, j->slen + JOURNAL_HDR + len);
+	if (need > j->scap) {
+		/* the whole live state: out of memory fails the compaction
+		 * (retried later), it does not lose a record */
+		size_t n = j->scap ? j->scap : 65536;
+		uint8_t *b;
+
+		while (n < need)
+			n *= 2;
+		b = realloc(j->sbuf, n);
+		if (!b)
+			return -ENOMEM;
+		j->sbuf = b;
+		j->scap = n;
+	}
 	j->slen += rec_encode(j->sbuf + j->slen, payload, len);
-	return j->slen >= FLUSH_AT ? snap_flush(j) : 0;
+	return 0;
+}
+
+/* The disk half of a compaction, on the sync loop (or in place without
+ * one, or at stop): make the covered generation durable, write the
+ * snapshot beside the old one, make it durable, rename it over the old
+ * one, make the rename durable, then delete the journals it covers.
+ * After any step a crash or a failure leaves a directory that replays to
+ * the same state: the old snapshot and every journal, or the new snapshot
+ * and every journal (those it covers are removed at the next start).
+ * Touches nothing but the job and the fds it holds. Returns 0 or -errno,
+ * with c->step naming what failed. */
+static int job_run(struct compact_job *c)
+{
+	int64_t t0 = time_mono_ns();
+	int fd = -1, r = 0;
+
+	/* the records of the new generation are synced only after this job:
+	 * those of the old one go first, so the durable records stay a
+	 * prefix of the written ones even if the snapshot never lands */
+	if (c->old_sync) {
+		int64_t ns;
+
+		r = do_sync(-1, c->oldfd, c->old_dir ? c->dirfd : -1, c->old_dir ? c->parentfd : -1, &ns);
+		if (r < 0) {
+			c->step = "fdatasync of the covered journal";
+			goto out;
+		}
+	}
+	c->old_synced = true;
+	fd = openat(c->dirfd, "snapshot.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		c->step = "cannot create snapshot.tmp";
+		goto out;
+	}
+	r = write_all(fd, c->buf, c->len);
+	if (r < 0) {
+		c->step = "write of snapshot.tmp";
+		goto out;
+	}
+	r = fdatasync_fd(fd);
+	if (r < 0) {
+		c->step = "fdatasync of snapshot.tmp";
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (renameat(c->dirfd, "snapshot.tmp", c->dirfd, "snapshot") < 0) {
+		r = -errno;
+		c->step = "rename of snapshot.tmp";
+		goto out;
+	}
+	c->renamed = true;
+	r = fsync_fd(c->dirfd);
+	if (r < 0) {
+		c->step = "fsync of the directory after the rename";
+		goto out;
+	}
+	/* the snapshot holds everything up to c->gen: its journals can go */
+	for (uint64_t g = c->gen;; g--) {
+		char name[40];
+
+		jname(name, sizeof(name), g);
+		if (unlinkat(c->dirfd, name, 0) < 0 || g == 0)
+			break;
+	}
+	(void)fsync_fd(c->dirfd);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r < 0 && !c->renamed)
+		(void)unlinkat(c->dirfd, "snapshot.tmp", 0);
+	c->ns = time_mono_ns() - t0;
+	return r;
+}
+
+/* Take a finished job's result (reactor side): stats, the log line, what
+ * happens to the covered generation's fd. Frees the job. Returns 0, or
+ * the -errno of a failed fdatasync of the covered generation (then
+ * unsynced again, as after a failed sync). */
+static int job_finish(struct journal *j, struct compact_job *c, int err)
+{
+	int r = 0;
+
+	if (c->old_synced) {
+		close(c->oldfd);
+	} else {
+		/* the next sync (which the new generation's records wait for)
+		 * syncs it first */
+		j->prevfd = c->oldfd;
+		j->unsynced = true;
+		r = err;
+	}
+	if (c->renamed)
+		j->st.snapshot_bytes = c->len;
+	if (err < 0) {
+		const char *left = c->renamed ? "the new snapshot is in place; the journals it covers go later"
+					      : "the previous snapshot and journals stay in use";
+
+		j->retry_at = time_mono_ns() + COMPACT_RETRY_NS;
+		log_error("compaction failed: %s: %s (%s)", c->step, strerror(-err), left);
+	} else {
+		/* the directory fsync after the rename also made the new
+		 * generation's entry durable */
+		dirs_synced(j);
+		j->st.compactions++;
+		log_info("compaction: snapshot of %zu bytes covers journals up to %016" PRIx64
+			 " (%.1f ms on the reactor, %.1f of them serializing; %.1f ms writing it)",
+			 c->len, c->gen, (double)c->ns_reactor / 1e6, (double)c->ns_emit / 1e6, (double)c->ns / 1e6);
+	}
+	free(c->buf);
+	free(c);
+	return r;
 }
 
 int journal_compact(struct journal *j, journal_emit_fn emit, void *arg)
 {
-	uint64_t old = j->gen;
+	struct compact_job *c = NULL;
+	int64_t t0 = time_mono_ns();
 	uint8_t hdr[HDR_LEN];
 	int r;
 
-	/* the sync loop may hold the journal's fd: it is closed below */
+	/* one request out at a time; and an older generation still to sync
+	 * (a failed compaction) goes first, with the next sync */
 	if (j->busy)
 		return -EBUSY;
-	r = journal_sync(j);
+	if (j->prevfd >= 0)
+		return -EAGAIN;
+	/* every record so far in the old generation, none in the new one */
+	r = journal_flush(j);
 	if (r < 0)
 		return r;
-	r = journal_create(j, old + 1);
-	if (r < 0) {
-		log_error("compaction: cannot start journal generation %" PRIu64 ": %s", old + 1, strerror(-r));
-		return r;
-	}
-	j->snapfd = openat(j->dirfd, "snapshot.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (j->snapfd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	j->serr = 0;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	/* the live state now, which is what the old generation ends with */
 	j->slen = 0;
-	j->sbytes = 0;
 	memcpy(hdr, HDR_MAGIC_S, 8);
-	put64(hdr + 8, old);
+	put64(hdr + 8, j->gen);
 	r = journal_snap_record(j, hdr, sizeof(hdr));
 	if (!r)
 		r = emit(arg, j);
-	if (!r)
-		r = snap_flush(j);
-	if (!r && fdatasync(j->snapfd) < 0)
-		r = -errno;
-	if (r < 0)
-		goto fail;
-	close(j->snapfd);
-	j->snapfd = -1;
-	if (renameat(j->dirfd, "snapshot.tmp", j->dirfd, "snapshot") < 0) {
-		r = -errno;
+	if (r < 0) {
+		log_error("compaction failed: the live state cannot be serialized: %s", strerror(-r));
 		goto fail;
 	}
-	r = fsync_fd(j->dirfd);
-	if (r < 0)
+	c->ns_emit = time_mono_ns() - t0;
+	c->dirfd = j->dirfd;
+	c->oldfd = j->fd;
+	c->old_sync = j->unsynced;
+	c->old_dir = j->dir_unsynced;
+	c->parentfd = c->old_dir ? j->parentfd : -1;
+	c->gen = j->gen;
+	r = journal_create(j, c->gen + 1);
+	if (r < 0) {
+		log_error("compaction: cannot start journal generation %" PRIu64 ": %s", c->gen + 1, strerror(-r));
 		goto fail;
-	j->dir_unsynced = false;  /* the new journal's entry went with it */
-	/* the snapshot holds everything up to `old`: its journals can go */
-	for (uint64_t g = old;; g--) {
-		char name[40];
-
-		jname(name, sizeof(name), g);
-		if (unlinkat(j->dirfd, name, 0) < 0 || g == 0)
-			break;
 	}
-	(void)fsync(j->dirfd);
-	j->st.compactions++;
-	j->st.snapshot_bytes = j->sbytes;
-	free(j->sbuf);
+	j->retry_at = 0;
+	/* the job owns the buffer now; the next compaction grows a new one */
+	c->buf = j->sbuf;
+	c->len = j->slen;
 	j->sbuf = NULL;
-	j->scap = 0;
-	log_info("compaction: snapshot of %" PRIu64 " bytes covers journals up to %016" PRIx64, j->sbytes, old);
+	j->slen = j->scap = 0;
+	c->ns_reactor = time_mono_ns() - t0;
+	if (j->req_fd < 0) {
+		/* no sync loop: in place */
+		r = job_run(c);
+		(void)job_finish(j, c, r);
+		return r;
+	}
+	pthread_mutex_lock(&j->box.mu);
+	j->box.job = c;
+	pthread_mutex_unlock(&j->box.mu);
+	box_post(j);
 	return 0;
 fail:
-	log_error("compaction failed: %s (the previous snapshot and journals stay in use)", strerror(-r));
-	if (j->snapfd >= 0)
-		close(j->snapfd);
-	j->snapfd = -1;
-	(void)unlinkat(j->dirfd, "snapshot.tmp", 0);
+	j->retry_at = time_mono_ns() + COMPACT_RETRY_NS;
+	free(c);
 	free(j->sbuf);
 	j->sbuf = NULL;
-	j->scap = 0;
+	j->slen = j->scap = 0;
 	return r;
 }
 
@@ -986,15 +1227,18 @@ void journal_close(struct journal *j)
 	if (j->fd >= 0) {
 		(void)journal_sync(j);
 		close(j->fd);
+	} else if (j->busy) {
+		box_settle(j);
 	}
-	if (j->snapfd >= 0)
-		close(j->snapfd);
+	if (j->prevfd >= 0)
+		close(j->prevfd);
 	if (j->parentfd >= 0)
 		close(j->parentfd);
 	if (j->req_fd >= 0)
 		close(j->req_fd);
 	if (j->done_fd >= 0)
 		close(j->done_fd);
+	pthread_cond_destroy(&j->box.cv);
 	pthread_mutex_destroy(&j->box.mu);
 	if (j->lockfd >= 0)
 		close(j->lockfd);

@@ -25,10 +25,27 @@
  * every record written before it started: syncs group themselves, one
  * per disk flush, however many changes arrive.
  *
+ * Compaction (journal_compact) is split the same way. The reactor does the
+ * cheap, consistent half: it writes the queued records, serializes the
+ * live state into memory (the snapshot's records) and starts the next
+ * journal generation, so that the records appended from then on go there
+ * and the snapshot is exactly the state the old generation ends with.
+ * The disk half is a job for the sync loop, run like a sync and reported
+ * the same way (journal_sync_done): fdatasync the old generation if it
+ * needs it, write snapshot.tmp, fdatasync it, rename it over `snapshot`,
+ * fsync the directory, delete the journals the snapshot covers, fsync the
+ * directory. One request at a time: while the job runs, syncs wait for
+ * it (the journal stays busy) and the new generation's records are synced
+ * after it, so a synced record never follows one that is not.
+ * Whatever step fails or a crash interrupts, the directory replays to the
+ * same state: the previous snapshot and every journal, or the new
+ * snapshot and the journals after it (leftovers are removed at start).
+ * Without a sync loop the job runs in place.
+ *
  * Not thread-safe: one journal belongs to the thread that uses it (the
  * reactor). The sync loop touches only a mutex-protected mailbox and the
- * fds it is handed; the reactor closes or replaces none of them while a
- * sync runs (compaction waits for an idle sync loop).
+ * fds and buffer it is handed; the reactor closes or replaces none of
+ * them while a request is out (journal_sync_busy).
  */
 #ifndef XMOND_JOURNAL_H
 #define XMOND_JOURNAL_H
@@ -70,8 +87,11 @@ bool journal_dirty(const struct journal *j);
 /* Write queued records. Returns 0 or -errno (the records stay queued). */
 int journal_flush(struct journal *j);
 
-/* Flush and fdatasync, on the calling thread (also while the sync loop
- * holds a request: at stop, the final sync). Returns 0 or -errno. */
+/* Flush and fdatasync, on the calling thread. With a request out (at
+ * stop: the final sync) it first finishes that one: runs it here if the
+ * sync loop has not taken it (the loop may have stopped), else waits for
+ * it, and collects it, so a compaction job is whole before the final
+ * sync. Returns 0 or -errno. */
 int journal_sync(struct journal *j);
 
 /* Set up syncing on a sync loop: *done_fd becomes readable each time a
@@ -80,7 +100,8 @@ int journal_sync(struct journal *j);
 int journal_async_init(struct journal *j, int *done_fd);
 
 /* The sync loop's body (loop_fn): blocks in poll with no timeout until a
- * request comes, fdatasyncs, reports on done_fd. Returns 0 at termination
+ * request comes, runs it (a sync, or a compaction job, whole: a stop
+ * waits for it), reports on done_fd. Returns 0 at termination
  * (loop_stopping) or after journal_async_quit(). */
 int journal_sync_loop(void *j);
 
@@ -95,29 +116,39 @@ void journal_async_quit(struct journal *j);
 int journal_sync_start(struct journal *j);
 
 /* Reactor, when done_fd is readable: collect the finished sync (counted in
- * the stats). Returns 0 (also for a wakeup with nothing finished) or the
- * sync's -errno (its records count as unsynced again). The caller then
- * calls journal_sync_start() again if journal_dirty(). */
+ * the stats) or compaction job (counted, logged, its buffer freed).
+ * Returns 0 (also for a wakeup with nothing finished, and for a failed
+ * compaction whose covered journal was synced: only the snapshot is
+ * missing) or the sync's -errno (its records count as unsynced again;
+ * for a job, the covered generation is synced first by the next sync).
+ * The caller then calls journal_sync_start() again if journal_dirty(). */
 int journal_sync_done(struct journal *j);
 
-/* True while a sync is with the sync loop. */
+/* True while a sync or a compaction job is with the sync loop. */
 bool journal_sync_busy(const struct journal *j);
 
 /* Compaction: the journal has grown past `factor` times `live_bytes`
- * and past `min_bytes`. */
+ * and past `min_bytes` (and a failed compaction is a second old). */
 bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsigned factor, uint64_t min_bytes);
 
-/* Write a new snapshot: sync, start the next journal generation, call
- * emit(arg) which calls journal_snap_record() for every record of the
- * live state, then fsync, rename over `snapshot`, fsync the directory
- * and delete the journals it covers. Returns 0 or -errno (the old
- * snapshot and journals then stay valid); -EBUSY while the sync loop runs
- * a sync (call it after journal_sync_done()). */
+/* Write a new snapshot (reactor). Writes the queued records, calls
+ * emit(arg), which calls journal_snap_record() for every record of the
+ * live state (encoded into memory), starts the next journal generation,
+ * then hands the rest (see the top) to the sync loop and returns 0: the
+ * result comes with journal_sync_done(), logged there. Without
+ * journal_async_init() the job runs in place and its -errno is returned.
+ * Returns -errno if the reactor half fails (nothing changed then), -EBUSY
+ * while a request is out (call it after journal_sync_done()), -EAGAIN
+ * while a failed job's covered generation waits for its sync. A failure
+ * leaves the old snapshot and journals valid. journal_snap_record()
+ * returns 0 or -errno (-EMSGSIZE, -ENOMEM: the compaction fails). */
 typedef int (*journal_emit_fn)(void *arg, struct journal *j);
 int journal_compact(struct journal *j, journal_emit_fn emit, void *arg);
 int journal_snap_record(struct journal *j, const void *payload, size_t len);
 
-/* Sync and close; releases the lock. */
+/* Sync and close (a compaction job out is finished first, as in
+ * journal_sync()); releases the lock. The sync loop must have returned
+ * (journal_async_quit() and joined, or loop_main()). */
 void journal_close(struct journal *j);
 
 /* Counters for /metrics. */

@@ -3,9 +3,9 @@
  * main() reads the flags and the config file, takes the state directory,
  * replays the journal, binds both listeners, then runs everything on one
  * reactor loop thread ("xmond") while the main thread waits for signals
- * (loop_main). The journal's fdatasync runs on a second loop thread
- * ("xmond-sync", journal_sync_loop), so the reactor never waits for the
- * disk. READY=1 goes to systemd once the listeners are bound and the
+ * (loop_main). The journal's fdatasync and the writing of compaction's
+ * snapshot run on a second loop thread ("xmond-sync", journal_sync_loop),
+ * so the reactor never waits for the disk. READY=1 goes to systemd once the listeners are bound and the
  * journal replayed. See docs/xmond.md.
  *
  * Global state: the options (written before the loop starts, then only

@@ -168,16 +168,18 @@ struct alert *store_open_newest(void);
 struct alert *store_closed_newest(void);
 struct instance *store_instances(void);
 
-/* Sync the journal now, on the calling thread (shutdown: the final sync;
- * the end of each turn without a sync loop), compacting when it has grown
- * enough. Returns 0 or -errno. */
+/* Sync the journal now, on the calling thread (shutdown: the final sync,
+ * which first finishes a compaction job that is out; the end of each turn
+ * without a sync loop), compacting when it has grown enough (at shutdown
+ * the job is run by journal_close()). Returns 0 or -errno. */
 int store_sync(void);
 
 /* Sync on a sync loop from now on: the reactor only writes records and
  * hands fdatasync to the thread running journal_sync_loop(j), which the
  * caller starts; the reactor watches for its results (counted in the
- * journal's stats) and compacts between syncs. Call before the reactor
- * runs. Returns 0 or -errno. */
+ * journal's stats). Compaction too: between syncs the reactor serializes
+ * the live state into memory and the sync loop writes the snapshot. Call
+ * before the reactor runs. Returns 0 or -errno. */
 int store_sync_loop_init(void);
 /* Write queued records before a change becomes visible. */
 void store_flush(void);

@@ -4,7 +4,12 @@
  * the lock; syncing on a sync loop thread: one sync at a time covering
  * every record written before it, grouped while one runs, counted, no
  * compaction while one runs, the final sync in place; no sync at all
- * before the first record of a fresh directory. */
+ * before the first record of a fresh directory; compaction as a job of
+ * the sync loop: the reactor half writes no snapshot, records appended
+ * while the job is out go to the next generation and replay after the
+ * snapshot, a crash before the job or a failed job leaves a directory
+ * that replays, a job the loop never took is run at close, the final
+ * sync waits for a job. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -101,7 +106,7 @@ static void append_bytes(const char *p, const void *b, size_t n)
 static void flip(const char *p, off_t at)
 {
 	int fd = open(p, O_RDWR | O_CLOEXEC);
-	uint8_t c;
+	uint8_t c = 0;
 
 	if (fd < 0 || pread(fd, &c, 1, at) != 1)
 		diag("flip: cannot read %s", p);
@@ -122,6 +127,29 @@ static bool wait_done(int fd)
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 
 	return poll(&p, 1, 10000) == 1;
+}
+
+/* Replay a copy of the state directory as it is now, while `j` still
+ * holds the original: what a kill -9 at this point would leave. Returns
+ * the number of records replayed, -1 if the replay fails. */
+static int replay_copy(struct seen *s)
+{
+	char saved[200], cmd[1024], err[256];
+	struct journal *c = NULL;
+	int r;
+
+	snprintf(saved, sizeof(saved), "%.190s", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s.copy && cp -a %s %s.copy", saved, saved, saved);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s.copy", saved);
+	r = reopen(&c, s, err);
+	if (r < 0)
+		diag("replay of the copy: %s", err);
+	journal_close(c);
+	rm_dir();
+	snprintf(dir, sizeof(dir), "%s", saved);
+	return r < 0 ? -1 : s->n;
 }
 
 static int emit_all(void *arg, struct journal *j)
@@ -146,7 +174,7 @@ int main(void)
 	char err[256], p[300], p2[300];
 	int r;
 
-	plan(47);
+	plan(47 + 32);
 	log_open("/dev/null");
 	snprintf(dir, sizeof(dir), "/tmp/xmond-journal-test.%d", (int)getpid());
 	rm_dir();
@@ -315,6 +343,117 @@ int main(void)
 	journal_close(j);
 	r = reopen(&j, &s, err);
 	ok(r == 0 && s.n == 106 && !strcmp(s.last, "record 106"), "reopened: 106 records (%d)", s.n);
+	journal_close(j);
+
+	/* compaction without a sync loop, failing at the rename (a directory
+	 * named snapshot): the error, no snapshot.tmp left, the journal goes
+	 * on in the next generation and everything replays */
+	rm_dir();
+	r = reopen(&j, &s, err);
+	write_n(j, 1, 20);
+	snprintf(p2, sizeof(p2), "%s/snapshot", dir);
+	mkdir(p2, 0700);
+	n = 20;
+	r = journal_compact(j, emit_all, &n);
+	ok(r < 0, "in place, the rename fails (a directory named snapshot): %d", r);
+	snprintf(p, sizeof(p), "%s/snapshot.tmp", dir);
+	ok(access(p, F_OK) != 0, "  snapshot.tmp is removed");
+	write_n(j, 21, 5);
+	ok(journal_sync(j) == 0, "  the journal keeps working");
+	journal_close(j);
+	rmdir(p2);
+	r = reopen(&j, &s, err);
+	ok(r == 0 && s.n == 25 && !strcmp(s.last, "record 25"), "  both generations replay: 25 records (%d)", s.n);
+	journal_close(j);
+
+	/* compaction as a job of the sync loop */
+	int got;
+	rm_dir();
+	r = reopen(&j, &s, err);
+	ok(journal_async_init(j, &done_fd) == 0, "compaction on the sync loop");
+	write_n(j, 1, 50);
+	n = 50;
+	r = journal_compact(j, emit_all, &n);
+	ok(r == 0 && journal_sync_busy(j), "  journal_compact hands a job to the sync loop (%d)", r);
+	snprintf(p2, sizeof(p2), "%s/snapshot", dir);
+	ok(access(p2, F_OK) != 0 && access(jpath(p, sizeof(p), 1), F_OK) == 0,
+	   "  the reactor wrote no snapshot and deleted nothing");
+	jpath(p, sizeof(p), 2);
+	off_t hdr2 = fsize(p);
+	ok(hdr2 == 28, "  generation 2 started at once (%lld bytes)", (long long)hdr2);
+	write_n(j, 51, 10);
+	ok(journal_sync_start(j) == 0 && fsize(p) > hdr2, "  records appended while the job is out go to generation 2");
+	ok(journal_compact(j, emit_all, &n) == -EBUSY, "  one job at a time");
+	got = replay_copy(&s);
+	ok(got == 60 && !strcmp(s.last, "record 60"),
+	   "  a crash before the job ran: the old journal and generation 2 replay, 60 records (%d)", got);
+	journal_get_stats(j, &st);
+	ok(st.compactions == 0, "  not counted before it is done");
+	ok(pthread_create(&th, NULL, sync_thread, j) == 0 && wait_done(done_fd) && journal_sync_done(j) == 0 &&
+	   !journal_sync_busy(j), "  the sync loop runs it and reports");
+	journal_get_stats(j, &st);
+	ok(st.compactions == 1 && st.snapshot_bytes == (uint64_t)fsize(p2) && st.snapshot_bytes > 50 * 20,
+	   "  counted: 1 compaction, a snapshot of %llu bytes", (unsigned long long)st.snapshot_bytes);
+	ok(access(jpath(p, sizeof(p), 1), F_OK) != 0, "  the covered journal is deleted");
+	ok(journal_dirty(j), "  generation 2's records wait for the next sync");
+	ok(journal_sync_start(j) == 0 && wait_done(done_fd) && journal_sync_done(j) == 0 && !journal_dirty(j),
+	   "  which the group commit runs as usual");
+	got = replay_copy(&s);
+	ok(got == 60 && !strcmp(s.last, "record 60"),
+	   "  the snapshot, then generation 2: 60 records (%d)", got);
+
+	/* a failed job: snapshot.tmp cannot be created */
+	snprintf(p, sizeof(p), "%s/snapshot.tmp", dir);
+	mkdir(p, 0700);
+	off_t snap1 = fsize(p2);
+	write_n(j, 61, 5);
+	n = 65;
+	ok(journal_compact(j, emit_all, &n) == 0 && wait_done(done_fd) && journal_sync_done(j) == 0 &&
+	   !journal_sync_busy(j), "a job that fails (snapshot.tmp cannot be created) is collected");
+	journal_get_stats(j, &st);
+	ok(st.compactions == 1 && fsize(p2) == snap1 && access(jpath(p, sizeof(p), 2), F_OK) == 0 &&
+	   access(jpath(p, sizeof(p), 3), F_OK) == 0,
+	   "  not counted; the old snapshot and generation 2 stay, generation 3 is current");
+	ok(!journal_should_compact(j, 1, 1, 1000), "  not due again at once: the new generation is empty");
+	ok(!journal_should_compact(j, 0, 1, 0), "  nor with no minimum: a pause after a failure, not a spin");
+	write_n(j, 66, 5);
+	ok(journal_sync_start(j) == 0 && wait_done(done_fd) && journal_sync_done(j) == 0 && !journal_dirty(j),
+	   "  the journal keeps working");
+	got = replay_copy(&s);
+	ok(got == 70 && !strcmp(s.last, "record 70"),
+	   "  the directory replays: snapshot, generations 2 and 3, 70 records (%d)", got);
+	snprintf(p, sizeof(p), "%s/snapshot.tmp", dir);
+	rmdir(p);
+	n = 70;
+	ok(journal_compact(j, emit_all, &n) == 0 && wait_done(done_fd) && journal_sync_done(j) == 0,
+	   "  the next compaction succeeds");
+	journal_get_stats(j, &st);
+	ok(st.compactions == 2 && access(jpath(p, sizeof(p), 2), F_OK) != 0 &&
+	   access(jpath(p, sizeof(p), 3), F_OK) != 0 && access(jpath(p, sizeof(p), 4), F_OK) == 0,
+	   "  and deletes both generations it covers");
+
+	/* the final sync with a job out: waits for it or runs it */
+	write_n(j, 71, 5);
+	n = 75;
+	ok(journal_compact(j, emit_all, &n) == 0, "a job out at stop");
+	write_n(j, 76, 5);
+	ok(journal_sync(j) == 0 && !journal_sync_busy(j) && !journal_dirty(j), "  the final sync finishes it first");
+	journal_get_stats(j, &st);
+	ok(st.compactions == 3 && access(jpath(p, sizeof(p), 4), F_OK) != 0, "  the job is done: 3 compactions");
+	journal_async_quit(j);
+	pthread_join(th, NULL);
+
+	/* a job the sync loop never takes (it stopped): journal_close runs it */
+	write_n(j, 81, 5);
+	n = 85;
+	ok(journal_compact(j, emit_all, &n) == 0 && journal_sync_busy(j), "a job posted after the sync loop stopped");
+	write_n(j, 86, 5);
+	journal_close(j);
+	ok(access(jpath(p, sizeof(p), 5), F_OK) != 0 && access(jpath(p, sizeof(p), 6), F_OK) == 0,
+	   "  journal_close ran it: generation 5 is covered and gone");
+	r = reopen(&j, &s, err);
+	ok(r == 0 && s.n == 90 && !strcmp(s.last, "record 90"),
+	   "  the snapshot and generation 6 replay: 90 records (%d)", s.n);
 	journal_close(j);
 
 	rm_dir();
