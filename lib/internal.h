@@ -31,10 +31,16 @@ static inline int lull_rtsig(enum lull_rtsig off)
 	return SIGRTMIN + (int)off;
 }
 
-/* Set by crash_init(): run by every loop thread at start and exit, so
- * loops get an alternate signal stack without linking the crash module
- * into programs that do not use it. */
+/* Set by crash_init(): run by every loop thread and by resolve.c's
+ * helper thread at start and exit, so they get an alternate signal stack
+ * without linking the crash module into programs that do not use it.
+ * Defined in util.c, so that the leaf resolve links neither loop nor
+ * crash for them. */
 extern int (*lull_thread_start_hook)(void);
 extern void (*lull_thread_exit_hook)(void);
+
+/* Test-only (tests/sys/crashme.c): when set, resolve.c's helper thread
+ * calls it with the name before looking it up. NULL in every program. */
+extern void (*lull_resolve_test_hook)(const char *host);
 
 #endif

@@ -54,9 +54,6 @@ static int done_efd = -1;
 static void (*reload_fn)(void *arg);
 static void *reload_arg;
 
-int (*lull_thread_start_hook)(void);
-void (*lull_thread_exit_hook)(void);
-
 static __thread bool have_wait_mask;
 static __thread sigset_t wait_mask;
 

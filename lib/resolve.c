@@ -21,7 +21,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "internal.h" /* the thread hooks: declarations, no module linked */
 #include "lull/resolve.h"
+
+void (*lull_resolve_test_hook)(const char *host);
 
 int resolve_split(const char *hostport, char *host, size_t hcap, uint16_t *port)
 {
@@ -137,8 +140,18 @@ static void *query_thread(void *arg)
 	struct resolve_query *q = arg;
 
 	prctl(PR_SET_NAME, "resolve");   /* what ps, wakeups(1) and the tests see */
+	/* The alternate signal stack crash_init() gives every loop thread
+	 * (the hook is NULL without it), so that a stack overflow here is
+	 * reported too. A leaf has no log to warn in if it fails: the lookup
+	 * goes on, as it did before. */
+	if (lull_thread_start_hook)
+		(void)lull_thread_start_hook();
+	if (lull_resolve_test_hook)
+		lull_resolve_test_hook(q->host);
 	query_finish(q, lookup(q->host, q->port, &q->res, 0));
 	query_unref(q);
+	if (lull_thread_exit_hook)
+		lull_thread_exit_hook();
 	return NULL;
 }
 

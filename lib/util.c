@@ -1,12 +1,16 @@
-/* util.c: helpers shared by every module above it (see util.h). No global
- * state. Kept out of log.c so that the symbolizer and the xmon agent do
- * not link the logger just to copy a string. */
+/* util.c: helpers shared by every module above it (see util.h). Global
+ * state: only the thread hooks of lib/internal.h, set once by
+ * crash_init(). Kept out of log.c so that the symbolizer and the xmon
+ * agent do not link the logger just to copy a string. */
 #include <errno.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "internal.h"
+
+int (*lull_thread_start_hook)(void);
+void (*lull_thread_exit_hook)(void);
 
 int lull_write_all(int fd, const void *buf, size_t len)
 {

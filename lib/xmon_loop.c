@@ -26,7 +26,8 @@
  * Any failure of the connection is one call, disconnect(fmt, ...), which
  * logs why, re-queues what was not written whole (and the clears written
  * on it) and backs off; the next connection's first heartbeat re-sends
- * every open alert (gate_open).
+ * every open alert (gate_open), each with its latest message, in place of
+ * its creates and updates still queued.
  *
  * Name lookups never block the loop: resolve_query_start() runs them in a
  * detached helper thread that answers through an eventfd (lull/resolve.h
@@ -94,6 +95,9 @@ struct nb {                         /* an open non-binnable alert */
 	int app;
 	struct reactor_timer quiet; /* pending: parked in its quiet period */
 	bool on_server;             /* a create was written to a connection */
+	bool msg_behind;            /* the last update's message could not be kept:
+				     * its queued update is newer than msg */
+	bool recreated;             /* gate_open() queued its re-create */
 	uint16_t len;
 	char *msg;
 };
@@ -395,7 +399,7 @@ static void take_record(const struct xmon_rec_hdr *h, const char *msg)
 		enqueue(XMON_CREATE, h->app, 0, h->id, msg, h->len, false);
 		return;
 	}
-	set_msg(n, msg, h->len);
+	n->msg_behind = set_msg(n, msg, h->len) < 0;
 	if (!reactor_timer_pending(&n->quiet))
 		enqueue(XMON_UPDATE, h->app, 0, h->id, msg, h->len, false);
 }
@@ -711,6 +715,35 @@ static void connect_done(void)
 	disconnect("cannot connect to %.200s", xmon_ag.server);
 }
 
+/* After gate_open() queued the re-creates (the first `skip` entries): a
+ * create or update of a non-binnable alert re-created there, queued while
+ * disconnected or given back by the last connection, is older than the
+ * re-create, which carries the alert's latest message; sending it too
+ * would repeat (or, after the re-create, roll back) that message. Clears
+ * and binnable creates stay, and so do the requests of an alert whose
+ * re-create found the queue full or whose latest message could not be
+ * kept (msg_behind: its queued update carries it). */
+static void drop_subsumed(size_t skip)
+{
+	struct qent **pp = &xl.qhead, *q;
+
+	while ((q = *pp)) {
+		struct nb *n;
+
+		if (skip) {
+			skip--;
+		} else if (!q->binnable && (q->type == XMON_CREATE || q->type == XMON_UPDATE) &&
+			   (n = nb_find(q->id, NULL)) && n->recreated && !n->msg_behind) {
+			*pp = q->next;
+			xl.qlen--;
+			free(q);
+			continue;
+		}
+		pp = &q->next;
+	}
+	xl.qtail = pp;
+}
+
 /* The first heartbeat on a connection opens the gate: the server gets
  * every open alert again (idempotent), then the queue: the non-binnable
  * ones it has heard of, and the binnable ones not binned yet (a create
@@ -721,14 +754,18 @@ static void connect_done(void)
  * buffer cannot hold every open alert at once. */
 static void gate_open(void)
 {
+	size_t queued = 0;
+
 	log_info("xmon: logged on to %s as %s", xmon_ag.server, xmon_ag.app_instance);
 	for (size_t i = xl.nopen_b; i-- > 0;)
 		if (xl.open_b[i].msg)
-			enqueue(XMON_CREATE, xl.open_b[i].app, 1, xl.open_b[i].id, xl.open_b[i].msg, xl.open_b[i].len,
-				true);
-	for (struct nb *n = xl.nbs; n; n = n->next)
-		if (n->on_server)
-			enqueue(XMON_CREATE, n->app, 0, n->id, n->msg, n->len, true);
+			queued += enqueue(XMON_CREATE, xl.open_b[i].app, 1, xl.open_b[i].id, xl.open_b[i].msg,
+					  xl.open_b[i].len, true);
+	for (struct nb *n = xl.nbs; n; n = n->next) {
+		n->recreated = n->on_server && enqueue(XMON_CREATE, n->app, 0, n->id, n->msg, n->len, true);
+		queued += n->recreated;
+	}
+	drop_subsumed(queued);
 }
 
 static void on_message(const struct xmon_msg *m)

@@ -1577,6 +1577,15 @@ int http_stream_send(struct http_conn *c, const void *p, size_t n)
 	return 0;
 }
 
+void http_server_set_stream_max_pending(struct http_server *s, size_t bytes)
+{
+	s->cfg.stream_max_pending = bytes ? bytes : (size_t)1 << 20;
+	/* as become_stream() sets it, from now: http_stream_send() checks
+	 * the unsent bytes against the new bound at each event */
+	for (struct http_conn *c = s->streams; c; c = c->snext)
+		c->out.max = c->out.len + s->cfg.stream_max_pending;
+}
+
 size_t http_server_broadcast(struct http_server *s, const void *p, size_t n)
 {
 	struct http_conn *c = s->streams, *next;

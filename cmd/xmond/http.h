@@ -308,6 +308,10 @@ void http_server_stop(struct http_server *s);
  * stream is then closed (stream_closed is called before this returns). */
 int http_stream_send(struct http_conn *c, const void *p, size_t n);
 
+/* Change stream_max_pending (0: 1 MiB) for new streams and the open ones:
+ * an open stream over the new bound is dropped at its next send. */
+void http_server_set_stream_max_pending(struct http_server *s, size_t bytes);
+
 /* Queue the same bytes on every open stream (streams over their bound are
  * dropped). Returns the number of streams that took them. */
 size_t http_server_broadcast(struct http_server *s, const void *p, size_t n);

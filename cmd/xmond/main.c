@@ -66,7 +66,7 @@ static struct opt opts[] = {
 	OPT("http-token", "FILE", "file holding a bearer token that /api/* and /metrics require (re-read on SIGHUP)",
 	    K_STR, true, ""),
 	OPT("stream-max-pending", "BYTES", "an event stream (GET /api/events) with more unsent bytes is dropped; the page "
-	    "reconnects (0: 1 MiB)", K_NUM, false, "1048576"),
+	    "reconnects (0: 1 MiB)", K_NUM, true, "1048576"),
 	OPT("state-dir", "DIR", "journal, snapshot and lock file", K_STR, false, "./xmond-state"),
 	OPT("down-grace", "DURATION", "how long an instance may be down before xmond raises \"<instance> is down\"",
 	    K_DUR, true, "60s"),
@@ -367,6 +367,8 @@ static void reload_cb(struct reactor *r, struct reactor_watch *w, uint32_t ev)
 	configs(&sc, &pc);
 	store_reconfigure(&sc);
 	proto_reconfigure(&pc);
+	if (H)
+		http_server_set_stream_max_pending(H, (size_t)V("stream-max-pending"));
 	if (token)
 		api_set_token(token);
 	log_info("reload: configuration re-read");

@@ -33,6 +33,9 @@
  *   nullcall  call through a NULL function pointer (pc=0)   SIGSEGV
  *   overflow  unbounded recursion on the main thread        SIGSEGV
  *   overflow-thread  the same in a loop thread "deep"       SIGSEGV
+ *   overflow-resolve  the same in lull/resolve.h's helper thread
+ *             "resolve" (through lib/internal.h's test hook, called
+ *             there before the lookup), main in loop_main    SIGSEGV
  *   insig     NULL store inside a SIGUSR1 handler raised by crash_here
  *   smash     smash_here (called by crash_here) overwrites its saved RBP
  *             and return address and returns to 0x41414000  SIGSEGV
@@ -85,9 +88,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../lib/internal.h" /* lull_resolve_test_hook */
 #include "lull/crash.h"
 #include "lull/log.h"
 #include "lull/loop.h"
+#include "lull/resolve.h"
 #include "lull/time.h"
 
 #if defined(__clang__)
@@ -101,6 +106,7 @@ enum kind {
 	K_BUS, K_NULLCALL, K_OVERFLOW, K_OVERFLOW_THREAD, K_INSIG, K_SMASH,
 	K_LOGBUSY, K_DUAL, K_THREAD,
 	K_QSORT, K_BSEARCH, K_TSEARCH, K_TWALK, K_ONCE, K_ATEXIT,
+	K_OVERFLOW_RESOLVE,   /* last: crasher_loop takes the kind as arg % 16 */
 };
 
 static const char *const kind_names[] = {
@@ -112,7 +118,7 @@ static const char *const kind_names[] = {
 	[K_SMASH] = "smash", [K_LOGBUSY] = "logbusy", [K_DUAL] = "dual",
 	[K_THREAD] = "thread", [K_QSORT] = "qsort", [K_BSEARCH] = "bsearch",
 	[K_TSEARCH] = "tsearch", [K_TWALK] = "twalk", [K_ONCE] = "once",
-	[K_ATEXIT] = "atexit",
+	[K_ATEXIT] = "atexit", [K_OVERFLOW_RESOLVE] = "overflow-resolve",
 };
 
 /* What the optimizer must not know. */
@@ -212,6 +218,13 @@ static NOINLINE int overflow_rec(int depth)
 		return 0;
 	r = overflow_rec(depth + 1);
 	return r + buf[(depth + 1) % (int)sizeof(buf)];
+}
+
+/* The resolve helper thread's test hook: recurse until the stack is gone. */
+static NOINLINE void resolve_overflow(const char *host)
+{
+	if (!strcmp(host, "crashme-overflow.invalid"))
+		stop_recursion += overflow_rec(0);
 }
 
 /* Overwrite our own saved frame pointer and return address, then return
@@ -522,6 +535,11 @@ static NOINLINE int run_scenario(int kind, int nthreads)
 		return loop_main(LOOP_TERM_IMMEDIATE, 0) + 1;
 	case K_THREAD:
 		spawn("crasher", crasher_loop, (void *)(long)kind);
+		return loop_main(LOOP_TERM_IMMEDIATE, 0) + 1;
+	case K_OVERFLOW_RESOLVE:
+		lull_resolve_test_hook = resolve_overflow;
+		if (!resolve_query_start("crashme-overflow.invalid", 1))
+			die("resolve_query_start", errno);
 		return loop_main(LOOP_TERM_IMMEDIATE, 0) + 1;
 	case K_DUAL:
 		spawn("crasher-0", crasher_loop, (void *)(long)kind);

@@ -339,6 +339,56 @@ wait_for "non-loopback with a token starts" 10 log_has "$TMP/nl.log" "xmond read
 ok $? "a non-loopback --http with --http-token starts"
 kill $NLPID
 
+# SIGHUP re-reads stream-max-pending too: two event streams that read
+# nothing (a 4 KiB receive buffer), one opened before the SIGHUP, one
+# after, are both dropped at the new 32 KiB bound, not at the 1 MiB the
+# config file said at the start.
+SAVED_PORTS="$PPORT $HPORT"
+printf 'stream-max-pending = 1048576\n' > "$TMP/hup.conf"
+xmond_start hup "$TMP/state-hup" --config "$TMP/hup.conf"
+HUPPID=$XPID
+metric() { curl -s --max-time 10 "http://127.0.0.1:$HPORT/metrics" | sed -n "s/^$1 //p"; }
+slow_stream() {
+	python3 -c 'import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /api/events HTTP/1.1\r\nHost: t\r\n\r\n")
+time.sleep(300)' $HPORT &
+	track $!
+	disown $!
+}
+slow_stream
+wait_for "the first stream" 10 eval 'test "$(metric xmond_event_streams)" = 1'
+printf 'stream-max-pending = 32768\n' > "$TMP/hup.conf"
+kill -HUP $HUPPID
+wait_for "reloaded" 10 log_has "$TMP/hup.log" "reload: configuration re-read"
+slow_stream
+wait_for "the second stream" 10 eval 'test "$(metric xmond_event_streams)" = 2'
+# 3 kB events from xmonraise, 40 at a time, until both are dropped (the
+# kernel's socket buffers take a few MB first); at most 8000 (24 MB)
+mkfifo "$TMP/hup.in"
+exec {HUPIN}<> "$TMP/hup.in"
+"$XR" --server 127.0.0.1:$PPORT --app-type hup.t --instance hup1 --limit 10000 --log "$TMP/hupxr.log" \
+	< "$TMP/hup.in" > "$TMP/hupxr.out" 2>&1 &
+HUPXR=$!; track $HUPXR; disown $HUPXR
+n=0
+while [ $n -lt 8000 ]; do
+	for i in $(seq 40); do echo "long 0 3000"; done >&$HUPIN
+	n=$((n + 40))
+	wait_for "$n raised" 20 eval 'test "$(grep -c "^raised" "$TMP/hupxr.out")" -ge $n' || break
+	[ "$(metric xmond_event_streams_dropped_total)" = 2 ] && break
+done
+exec {HUPIN}>&-
+wait_for "both streams dropped" 10 eval 'test "$(metric xmond_event_streams_dropped_total)" = 2'
+is "$(metric xmond_event_streams_dropped_total) $(metric xmond_event_streams)" "2 0" \
+	"SIGHUP applies stream-max-pending: both slow streams dropped after $n events of 3 kB"
+unsent=$(sed -n 's/.*event stream dropped: client too slow (\([0-9]*\) bytes unsent).*/\1/p' "$TMP/hup.log" | tr '\n' ' ')
+ok $(set -- $unsent; [ $# = 2 ] && [ "$1" -le 32768 ] && [ "$2" -le 32768 ]; echo $?) \
+	"  each at the new 32 KiB bound, the stream opened before the SIGHUP too (bytes unsent: ${unsent:-none})"
+kill $HUPPID
+read -r PPORT HPORT <<< "$SAVED_PORTS"
+
 # ---- 9. durability: kill -9 at random moments -----------------------------------------
 kill9 $MAINPID
 DUR=$TMP/dur
