@@ -131,9 +131,8 @@ static void *xmemdup(const void *src, size_t n)
  *
  * Chunks are never returned to the system: memory freed by pruned
  * history serves the next alerts, but after a spike xmond keeps the
- * memory of its peak (a restart, which replays the journal, gives it
- * back). /metrics shows both figures (xmond_pool_bytes, and how much of
- * it is free).
+ * memory of its peak. /metrics shows both figures (xmond_pool_bytes, and
+ * how much of it is free: on free lists, or not yet carved).
  *
  * Under AddressSanitizer the pool stays (so sanitized runs execute it),
  * and a block on a free list is poisoned: a use after free or a double
@@ -172,7 +171,7 @@ static struct {
 	struct pool_block *free[POOL_CLASSES + 1];
 	char *cur, *end;
 	size_t chunk;
-	uint64_t mapped, free_bytes;
+	uint64_t mapped, used;  /* bytes in chunks; of them in blocks handed out */
 } pool;
 
 /* n bytes, zeroed when `zero`; freed with pool_free. */
@@ -192,7 +191,6 @@ static void *pool_alloc(size_t n, bool zero)
 
 		UNPOISON(b, c * 16);
 		pool.free[c] = b->next;
-		pool.free_bytes -= c * 16;
 		h = &b->class;
 		if (zero)
 			memset(h + 1, 0, c * 16 - 8);
@@ -219,6 +217,7 @@ static void *pool_alloc(size_t n, bool zero)
 		pool.cur += c * 16;
 	}
 	*h = c;
+	pool.used += c * 16;
 	return h + 1;
 }
 
@@ -244,7 +243,7 @@ static void pool_free(void *p)
 	b = container_of(h, struct pool_block, class);
 	b->next = pool.free[*h];
 	pool.free[*h] = b;
-	pool.free_bytes += *h * 16;
+	pool.used -= *h * 16;
 	POISON(b, *h * 16);
 }
 
@@ -1360,7 +1359,7 @@ void store_get_stats(struct store_stats *s)
 {
 	*s = S.st;
 	s->pool_bytes = pool.mapped;
-	s->pool_free_bytes = pool.free_bytes;
+	s->pool_free_bytes = pool.mapped - pool.used;
 }
 
 void store_count_by_app_type(void (*fn)(void *arg, const char *type, uint16_t len, uint64_t n), void *arg)

@@ -347,6 +347,19 @@ def check_limit(logpath):
     s.close()
 
 
+def spike(n):
+    """n alerts raised on one instance, then all cleared: a spike."""
+    s = connect()
+    s.sendall(logon("h", 10, "spike.t", "spike"))
+    recv_exact(s, 4)
+    s.sendall(b"".join(create(i, 0, "spike alert %d, a message of some length" % i) for i in range(1, n + 1)))
+    m = wait(lambda: (lambda l: len(l) if len(l) >= n else None)(alerts("open", instance="spike")), 30)
+    out(m == n, "spike: %d alerts open on one instance (%s)" % (n, m))
+    s.sendall(b"".join(clear(i) for i in range(1, n + 1)))
+    out(wait(lambda: not alerts("open", instance="spike") or None, 30) is not None, "spike: all %d cleared" % n)
+    s.close()
+
+
 def notice_state(key):
     st, h = api("/api/alerts/%s" % key)
     return h.get("notice_pending"), [e["event"] for e in h.get("history", [])]
@@ -610,6 +623,8 @@ def main():
         check_bad(sys.argv[4])
     elif cmd == "limit":
         check_limit(sys.argv[4])
+    elif cmd == "spike":
+        spike(int(sys.argv[4]))
     elif cmd == "idle":
         idle(int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), sys.argv[7])
     elif cmd == "notice":
