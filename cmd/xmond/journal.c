@@ -467,7 +467,11 @@ static int journal_create(struct journal *j, uint64_t gen)
 	rec_encode(rec, hdr, sizeof(hdr));
 	r = write_all(fd, rec, sizeof(rec));
 	if (r) {
+		/* not left behind: the journal appended to would no longer be
+		 * the newest, and its torn tail after a power loss would stop
+		 * the start */
 		close(fd);
+		(void)unlinkat(j->dirfd, name, 0);
 		return r;
 	}
 	/* the caller closes or keeps the previous one (compaction hands it
@@ -480,6 +484,8 @@ static int journal_create(struct journal *j, uint64_t gen)
 	j->st.bytes = sizeof(rec);
 	return 0;
 }
+
+static int fsync_fd(int fd);
 
 int journal_replay(struct journal *j, journal_apply_fn fn, void *arg, char *err, size_t errlen)
 {
@@ -582,10 +588,35 @@ int journal_replay(struct journal *j, journal_apply_fn fn, void *arg, char *err,
 			goto out;
 		}
 		if (good < size && !last) {
-			seterr(err, errlen, "%s: cut record at offset %zu, in a journal that is not the newest", name,
-			       good);
-			r = -EBADMSG;
-			goto out;
+			/* A torn journal with newer ones after it: a power loss
+			 * while a compaction's job had not yet synced it, once
+			 * the next generation's directory entry was on disk.
+			 * The newer journals are synced only after this one, so
+			 * nothing in them was ever synced: they are set aside
+			 * (kept, renamed), and this one, truncated, is the
+			 * newest. */
+			for (size_t k = i + 1; k < ngens; k++) {
+				char old[40], aside[60];
+
+				jname(old, sizeof(old), gens[k]);
+				snprintf(aside, sizeof(aside), "%s.unsynced", old);
+				if (renameat(j->dirfd, old, j->dirfd, aside) < 0) {
+					r = -errno;
+					seterr(err, errlen, "%s: cut record at offset %zu, and cannot set %s aside: %s",
+					       name, good, old, strerror(-r));
+					goto out;
+				}
+				log_warn("%s/%s: torn at offset %zu with newer journals after it (a power loss "
+					 "during a compaction): %s, never synced, set aside as %s", j->dir, name, good,
+					 old, aside);
+			}
+			r = fsync_fd(j->dirfd);
+			if (r < 0) {
+				seterr(err, errlen, "cannot sync %s: %s", j->dir, strerror(-r));
+				goto out;
+			}
+			ngens = i + 1;
+			last = true;
 		}
 		j->st.records += n;
 		if (map)
@@ -679,9 +710,20 @@ int journal_flush(struct journal *j)
 		return 0;
 	r = write_all(j->fd, j->buf, j->len);
 	if (r < 0) {
-		/* A short write may have left part of a record: the file then
-		 * ends in a torn record, truncated at the next start. */
+		/* A short write may have left part of the buffer: cut it off,
+		 * so that the retry (the whole buffer, with the next flush)
+		 * follows the last whole record instead of a fragment. If
+		 * even that fails, the file ends in a torn record: the retry
+		 * would put records after it, so none are written until a
+		 * truncation succeeds (the next flush tries again). */
 		log_error("journal: write to %s/journal.%016" PRIx64 " failed: %s", j->dir, j->gen, strerror(-r));
+		while (ftruncate(j->fd, (off_t)j->st.bytes) < 0) {
+			if (errno != EINTR) {
+				log_error("journal: cannot cut %s/journal.%016" PRIx64 " back to %" PRIu64 " bytes: %s",
+					  j->dir, j->gen, j->st.bytes, strerror(errno));
+				break;
+			}
+		}
 		return r;
 	}
 	j->st.bytes += j->len;
@@ -1169,6 +1211,7 @@ int journal_compact(struct journal *j, journal_emit_fn emit, void *arg)
 	if (!c)
 		return -ENOMEM;
 	/* the live state now, which is what the old generation ends with */
+	int64_t t_emit = time_mono_ns();  /* after the flush: its write is not serializing */
 	j->slen = 0;
 	memcpy(hdr, HDR_MAGIC_S, 8);
 	put64(hdr + 8, j->gen);
@@ -1179,7 +1222,7 @@ int journal_compact(struct journal *j, journal_emit_fn emit, void *arg)
 		log_error("compaction failed: the live state cannot be serialized: %s", strerror(-r));
 		goto fail;
 	}
-	c->ns_emit = time_mono_ns() - t0;
+	c->ns_emit = time_mono_ns() - t_emit;
 	c->dirfd = j->dirfd;
 	c->oldfd = j->fd;
 	c->old_sync = j->unsynced;

@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "journal.h"
 #include "lull/log.h"
+#include "lull/loop.h"
 #include "lull/time.h"
 #include "store.h"
 
@@ -1322,9 +1323,9 @@ int store_sync(void)
 {
 	int r = journal_sync(S.j);
 
-	/* without a sync loop the snapshot is written here, in place; at
-	 * stop, by journal_close() */
-	if (r == 0 && !journal_sync_busy(S.j) && compact_due())
+	/* without a sync loop the snapshot is written here, in place; never
+	 * at stop, where the final sync is all that must fit the deadline */
+	if (r == 0 && !loop_stopping() && !journal_sync_busy(S.j) && compact_due())
 		compact();
 	return r;
 }

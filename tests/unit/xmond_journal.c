@@ -14,9 +14,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,6 +105,39 @@ static void append_bytes(const char *p, const void *b, size_t n)
 		close(fd);
 }
 
+/* One record as the journal frames it: len, ~len, CRC32C, payload. */
+static size_t frame(uint8_t *out, const void *payload, uint32_t len)
+{
+	uint32_t h[3] = { len, ~len, crc32c(0, payload, len) };  /* little-endian host */
+
+	memcpy(out, h, 12);
+	memcpy(out + 12, payload, len);
+	return 12 + len;
+}
+
+/* journal.<gen> written by hand: its header record, then "record from".. */
+static void make_journal(unsigned gen, int from, int n)
+{
+	uint8_t b[4096], hdr[16];
+	uint64_t g = gen;
+	size_t len;
+	char p[300];
+
+	memcpy(hdr, "XMONDJ01", 8);
+	memcpy(hdr + 8, &g, 8);
+	len = frame(b, hdr, sizeof(hdr));
+	for (int i = from; i < from + n; i++) {
+		char rec[32];
+
+		len += frame(b + len, rec, (uint32_t)snprintf(rec, sizeof(rec), "record %d", i));
+	}
+	int fd = open(jpath(p, sizeof(p), gen), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, b, len) != (ssize_t)len)
+		diag("cannot write %s", p);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void flip(const char *p, off_t at)
 {
 	int fd = open(p, O_RDWR | O_CLOEXEC);
@@ -174,7 +209,7 @@ int main(void)
 	char err[256], p[300], p2[300];
 	int r;
 
-	plan(47 + 32);
+	plan(47 + 32 + 7);
 	log_open("/dev/null");
 	snprintf(dir, sizeof(dir), "/tmp/xmond-journal-test.%d", (int)getpid());
 	rm_dir();
@@ -299,6 +334,44 @@ int main(void)
 	ok(st.generation == 2 && st.bytes > 50 * 200000, "stats: generation %llu, %llu bytes",
 	   (unsigned long long)st.generation, (unsigned long long)st.bytes);
 	ok(journal_should_compact(j, 1000, 4, 8u << 20), "a 10 MB journal over 1000 live bytes asks for compaction");
+	journal_close(j);
+
+	/* a power loss during a compaction's job: generation 2 torn (its
+	 * sync was the job's), generation 3's entry and some of its pages on
+	 * disk though never synced: 3 is set aside, 2 truncated and kept on */
+	jpath(p, sizeof(p), 2);
+	off_t g2 = fsize(p);
+	append_bytes(p, "\x10\x00\x00\x00\xef\xff\xff\xff\x00\x00\x00\x00" "abc", 15);
+	make_journal(3, 900, 2);
+	r = reopen(&j, &s, err);
+	ok(r == 0 && s.n == 158, "torn journal 2 with a journal 3 after it: starts, 158 records, not 160 (%d): %s", s.n,
+	   err);
+	jpath(p2, sizeof(p2), 3);
+	ok(access(p2, F_OK) != 0 && fsize(p) == g2, "  journal 2 truncated, journal 3 gone from the replay");
+	strcat(p2, ".unsynced");
+	ok(access(p2, F_OK) == 0, "  but kept, as journal.0000000000000003.unsynced");
+	write_n(j, 1000, 1);
+	journal_close(j);
+	r = reopen(&j, &s, err);
+	ok(r == 0 && s.n == 159 && !strcmp(s.last, "record 1000"), "  appends go on in journal 2: 159 records (%d)", s.n);
+
+	/* a write cut short (here by the file size limit: EFBIG) leaves no
+	 * fragment for the retry to follow */
+	struct rlimit fsz, lim;
+	getrlimit(RLIMIT_FSIZE, &fsz);
+	signal(SIGXFSZ, SIG_IGN);
+	g2 = fsize(p);
+	lim = fsz;
+	lim.rlim_cur = (rlim_t)g2 + 100;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	journal_append(j, big, 1000);
+	ok(journal_flush(j) < 0 && fsize(p) == g2, "a write cut short: the flush fails, the file cut back to %lld (%lld)",
+	   (long long)g2, (long long)fsize(p));
+	setrlimit(RLIMIT_FSIZE, &fsz);
+	ok(journal_flush(j) == 0, "  the retry writes the whole record");
+	journal_close(j);
+	r = reopen(&j, &s, err);
+	ok(r == 0 && s.n == 160, "  and it replays once, after the others: 160 records (%d) %s", s.n, err);
 	journal_close(j);
 
 	/* syncing on a sync loop thread */
