@@ -1053,6 +1053,27 @@ bool journal_should_compact(const struct journal *j, uint64_t live_bytes, unsign
 	return j->st.bytes >= min_bytes && j->st.bytes > (uint64_t)factor * live_bytes;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14 */
+#endif
+
+void journal_snap_reserve(struct journal *j, size_t bytes)
+{
+	size_t need = j->slen + bytes, page = 4096;
+	uint8_t *b;
+
+	if (need <= j->scap || !(b = realloc(j->sbuf, need)))
+		return;
+	j->sbuf = b;
+	j->scap = need;
+	/* the whole pages of the new part, mapped now (an older kernel
+	 * says EINVAL: they fault in as they are written, as before) */
+	uintptr_t lo = ((uintptr_t)b + j->slen + page - 1) & ~(uintptr_t)(page - 1);
+	uintptr_t hi = ((uintptr_t)b + need) & ~(uintptr_t)(page - 1);
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+}
+
 int journal_snap_record(struct journal *j, const void *payload, size_t len)
 {
 	size_t need = j->slen + JOURNAL_HDR + len;

@@ -146,6 +146,12 @@ typedef int (*journal_emit_fn)(void *arg, struct journal *j);
 int journal_compact(struct journal *j, journal_emit_fn emit, void *arg);
 int journal_snap_record(struct journal *j, const void *payload, size_t len);
 
+/* From emit, before its records: about `bytes` of records follow. The
+ * buffer is made that large at once, its pages mapped in one call rather
+ * than faulted in one by one while records are copied. A hint: a wrong
+ * one costs only time; out of memory is left to journal_snap_record(). */
+void journal_snap_reserve(struct journal *j, size_t bytes);
+
 /* Sync and close (a compaction job out is finished first, as in
  * journal_sync()); releases the lock. The sync loop must have returned
  * (journal_async_quit() and joined, or loop_main()). */

@@ -1278,6 +1278,9 @@ static int emit(void *arg, struct journal *j)
 	int r;
 
 	(void)arg;
+	/* what the live state's records take (live_bytes counts the
+	 * alerts'), plus the instances', and some slack */
+	journal_snap_reserve(j, (size_t)(S.live_bytes + 96 * S.st.instances + S.live_bytes / 16 + 4096));
 	rlen = 0;
 	w_u8('K');
 	w_u64(S.next_key);
